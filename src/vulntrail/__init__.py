@@ -1,0 +1,3 @@
+"""vulntrail: deduplicated container-vulnerability findings with their whole trail."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""DefectDojo-compatible REST API."""

@@ -1,0 +1,75 @@
+"""The ASGI application: built from a Settings object, nothing happens at import."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from sqlalchemy import text
+
+from vulntrail import __version__
+from vulntrail.api import catalog, errors, findings, imports
+from vulntrail.api.deps import Services
+from vulntrail.auth import users
+from vulntrail.config import Settings
+from vulntrail.ingest.service import ImportService
+from vulntrail.store import migrate
+from vulntrail.store.db import Sessions, make_engine
+
+log = logging.getLogger(__name__)
+
+
+def prepare_store(settings: Settings, sessions: Sessions) -> users.FirstStart | None:
+    """Migrate, apply the bootstrap token, and make the first admin on an empty store."""
+    migrate.upgrade(sessions.engine)
+    with sessions.write() as session:
+        if settings.bootstrap_token:
+            users.apply_bootstrap_token(session, settings.bootstrap_token)
+        return users.ensure_admin(session)
+
+
+def create_app(settings: Settings, *, migrate_on_start: bool = True) -> FastAPI:
+    engine = make_engine(settings.database_url)
+    sessions = Sessions(engine)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if migrate_on_start:
+            first = prepare_store(settings, sessions)
+            if first is not None:
+                log.warning("created user %r; see `vulntrail serve` output for its password", first.username)
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="vulntrail",
+        version=__version__,
+        description="Deduplicated container-vulnerability findings with their whole trail; "
+        "DefectDojo-compatible API.",
+        lifespan=lifespan,
+    )
+    app.state.services = Services(settings, sessions, ImportService(sessions, settings))
+    errors.install(app)
+    app.include_router(imports.router)
+    app.include_router(findings.router)
+    app.include_router(catalog.router)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, Any]:
+        with sessions.read() as session:
+            session.execute(text("SELECT 1"))
+        return {"status": "ok", "version": __version__}
+
+    @app.get("/", include_in_schema=False)
+    def root() -> dict[str, Any]:
+        return {"name": "vulntrail", "version": __version__, "api": "/api/v2/", "docs": "/docs"}
+
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """Factory for `uvicorn --factory` worker processes (the parent already migrated)."""
+    return create_app(Settings.from_env(), migrate_on_start=False)

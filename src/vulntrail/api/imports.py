@@ -1,0 +1,71 @@
+"""POST /api/v2/import-scan/ and /api/v2/reimport-scan/, as DefectDojo's CI job calls them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from vulntrail.api import import_form
+from vulntrail.api.deps import principal, services
+from vulntrail.auth.tokens import Principal
+from vulntrail.errors import BadRequest, PayloadTooLarge
+from vulntrail.ingest.request import ImportResult, Mode
+
+router = APIRouter(prefix="/api/v2", tags=["import"])
+
+
+@router.post("/import-scan/", status_code=201, summary="Import a scan report into an engagement")
+async def import_scan(request: Request, who: Principal = Depends(principal)) -> JSONResponse:
+    return await _handle(request, Mode.IMPORT)
+
+
+@router.post("/reimport-scan/", status_code=201, summary="Re-import a scan report into a test")
+async def reimport_scan(request: Request, who: Principal = Depends(principal)) -> JSONResponse:
+    return await _handle(request, Mode.REIMPORT)
+
+
+async def _handle(request: Request, mode: Mode) -> JSONResponse:
+    svc = services(request)
+    limit = svc.settings.max_upload_bytes
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit + 1_000_000:
+        raise PayloadTooLarge(f"the upload is larger than the limit of {limit} bytes", field="file")
+    content_type = request.headers.get("content-type", "")
+    if not content_type.startswith("multipart/form-data"):
+        raise BadRequest(
+            "send the report as multipart/form-data with the fields scan_type and file",
+            field="file" if content_type else None,
+        )
+    try:
+        form = await request.form(max_files=2, max_fields=200)
+    except Exception as error:  # noqa: BLE001 - a malformed body is the client's problem
+        raise BadRequest(f"the multipart body could not be read: {error}") from None
+    try:
+        upload = import_form.upload(form)
+        report = await upload.read(limit + 1) if upload is not None else None
+        if report is not None and len(report) > limit:
+            raise PayloadTooLarge(f"the file is larger than the limit of {limit} bytes", field="file")
+        try:
+            import_request = import_form.build_request(form, mode, report)
+        except import_form.FormErrors as errors:
+            return JSONResponse(errors.errors, status_code=400)
+        result: ImportResult = await run_in_threadpool(svc.imports.run, import_request)
+    finally:
+        await form.close()
+    body = import_form.response_body(import_request, _result_fields(result))
+    return JSONResponse(body, status_code=201)
+
+
+def _result_fields(result: ImportResult) -> dict[str, Any]:
+    return {
+        "test": result.test_id,
+        "test_id": result.test_id,
+        "engagement_id": result.engagement_id,
+        "product_id": result.product_id,
+        "product_type_id": result.product_type_id,
+        "statistics": result.statistics,
+        "deduplication_complete": True,
+    }

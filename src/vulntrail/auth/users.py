@@ -1,0 +1,71 @@
+"""Local users with argon2 password hashes, and the first-start bootstrap."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from vulntrail import clock
+from vulntrail.auth import tokens
+from vulntrail.errors import Conflict
+from vulntrail.store.models import ApiToken, User
+
+_hasher = PasswordHasher()
+ADMIN_NAME = "admin"
+
+
+def create_user(session: Session, username: str, password: str | None, *, admin: bool) -> User:
+    if session.scalar(select(User.id).where(User.username == username)) is not None:
+        raise Conflict(f"user {username!r} already exists", field="username")
+    user = User(
+        username=username, password_hash=_hasher.hash(password) if password else None,
+        is_admin=admin, is_active=True, created=clock.now(),
+    )
+    session.add(user)
+    session.flush()
+    return user
+
+
+def check_password(user: User, password: str) -> bool:
+    if not user.password_hash:
+        return False
+    try:
+        return _hasher.verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class FirstStart:
+    """Credentials made on first start, to be shown once to whoever started the server."""
+
+    username: str
+    password: str
+    token: str
+
+
+def ensure_admin(session: Session) -> FirstStart | None:
+    """On an empty store, create the admin user with a random password and a token."""
+    if session.scalar(select(func.count()).select_from(User)):
+        return None
+    password = secrets.token_urlsafe(12)
+    token = tokens.new_token()
+    user = create_user(session, ADMIN_NAME, password, admin=True)
+    tokens.store_token(session, user, token, name="first start")
+    return FirstStart(ADMIN_NAME, password, token)
+
+
+def apply_bootstrap_token(session: Session, token: str) -> bool:
+    """VULNTRAIL_BOOTSTRAP_TOKEN: when no token exists yet, make it an admin token."""
+    if session.scalar(select(func.count()).select_from(ApiToken)):
+        return False
+    user = session.scalar(select(User).where(User.username == ADMIN_NAME))
+    if user is None:
+        user = create_user(session, ADMIN_NAME, None, admin=True)
+    tokens.store_token(session, user, token, name="bootstrap")
+    return True

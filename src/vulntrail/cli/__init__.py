@@ -1,0 +1,1 @@
+"""Thin Typer commands; errors become exit codes here and nowhere else."""

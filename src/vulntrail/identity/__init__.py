@@ -1,0 +1,1 @@
+"""Identity of findings across runs: pure functions, no database."""

@@ -1,0 +1,285 @@
+"""The import use case: a report in, the trail updated, all or nothing.
+
+The expensive, database-free work (parse, identify, hash, compress) happens
+before the transaction opens, so concurrent imports hold locks only while they
+write. The transaction then resolves the target, replays a retry as a no-op,
+and writes findings, occurrences, spans, status and the test in one go.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from vulntrail import clock
+from vulntrail.config import Settings
+from vulntrail.errors import BadRequest
+from vulntrail.identity.keys import IdentifiedFinding, identify
+from vulntrail.ingest import context, members, statistics, trail
+from vulntrail.ingest.request import ImportRequest, ImportResult
+from vulntrail.ingest.retry import with_retries
+from vulntrail.parsers.interface import ParsedReport, ReportError
+from vulntrail.parsers.trivy import parse_trivy
+from vulntrail.store import blobs
+from vulntrail.store.db import Sessions
+from vulntrail.store.models import Finding, Occurrence, Report, Scan
+
+PARSERS: dict[str, Callable[[bytes], ParsedReport]] = {"Trivy Scan": parse_trivy}
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    report: ParsedReport
+    items: list[IdentifiedFinding]
+    sha256: str
+    compressed: bytes
+    size: int
+
+
+def prepare(request: ImportRequest) -> Prepared:
+    """Parse and identify the report; raises BadRequest naming what is wrong with it."""
+    parser = PARSERS.get(request.scan_type)
+    if parser is None:
+        supported = ", ".join(sorted(PARSERS))
+        raise BadRequest(
+            f"scan_type {request.scan_type!r} is not supported; supported: {supported}",
+            field="scan_type",
+        )
+    try:
+        report = parser(request.report)
+    except ReportError as error:
+        raise BadRequest(f"the file is not a valid {request.scan_type} report: {error}", field="file") from None
+    minimum = request.minimum_severity
+    items = [item for item in identify(report) if item.finding.severity >= minimum]
+    return Prepared(
+        report=report,
+        items=items,
+        sha256=hashlib.sha256(request.report).hexdigest(),
+        compressed=blobs.compress(request.report),
+        size=len(request.report),
+    )
+
+
+class ImportService:
+    def __init__(self, sessions: Sessions, settings: Settings) -> None:
+        self.sessions = sessions
+        self.settings = settings
+
+    def run(self, request: ImportRequest) -> ImportResult:
+        prepared = prepare(request)
+        return with_retries(lambda: self._write(request, prepared), what="import")
+
+    def _write(self, request: ImportRequest, prepared: Prepared) -> ImportResult:
+        with self.sessions.write() as session:
+            target = context.resolve(session, request, self.settings)
+            replay = _replay(session, target, request, prepared)
+            if replay is not None:
+                return replay
+            context.note_run_details(target.engagement, request)
+            return _record(session, target, request, prepared)
+
+
+def _replay(
+    session: Session, target: context.Target, request: ImportRequest, prepared: Prepared
+) -> ImportResult | None:
+    """The same report again for the same engagement (a CI retry) changes nothing."""
+    scan = target.scan
+    if scan is None or scan.report_sha256 != prepared.sha256:
+        scan = session.scalar(
+            select(Scan).where(
+                Scan.engagement_id == target.engagement.id,
+                Scan.scan_type == request.scan_type,
+                Scan.report_sha256 == prepared.sha256,
+            ).limit(1)
+        )
+    if scan is None:
+        return None
+    return ImportResult(
+        test_id=scan.id, engagement_id=target.engagement.id, product_id=target.product.id,
+        product_type_id=target.product.prod_type_id,
+        statistics=statistics.unchanged(scan.statistics), changed=False,
+    )
+
+
+def _record(
+    session: Session, target: context.Target, request: ImportRequest, prepared: Prepared
+) -> ImportResult:
+    product, engagement, track = target.product, target.engagement, target.track
+    runs = trail.track_runs(session, track.id, including=engagement)
+    window = trail.load_window(session, track.id, runs, engagement.run_seq)
+    finding_ids, created_ids = trail.resolve_findings(session, product.id, prepared.items, window)
+    occurrence_ids = trail.resolve_occurrences(session, prepared.items, finding_ids, window)
+    test_members = dict(zip(finding_ids, occurrence_ids, strict=True))
+
+    desired = _other_tests_content(session, engagement.id, target.scan)
+    desired.update(test_members)
+    previous = window.content_at(window.prev.seq if window.prev else None)
+
+    edits = trail.apply_run(session, track.id, window, desired)
+    engagement.has_runs = True
+    affected = set(edits.changed_findings)
+    if window.prev is not None:
+        # A run slotted in right after a finding's last run becomes its resolving run.
+        affected.update(
+            fid for fid, rows in window.spans.items() if any(r.end == window.prev.seq for r in rows)
+        )
+    trail.refresh_status(
+        session, track.id, runs, affected, default=track.branch == product.default_branch
+    )
+    if request.verified:
+        _mark_verified(session, test_members.keys(), window)
+
+    old_members = members.unpack(target.scan.members) if target.scan is not None else {}
+    stats = _statistics(session, window, request, test_members, old_members, previous, desired, created_ids)
+    scan = _save_scan(session, target, request, prepared, test_members, stats)
+    for part in trail.chunks(sorted(created_ids)):
+        session.execute(update(Finding).where(Finding.id.in_(part)).values(first_test_id=scan.id))
+    return ImportResult(
+        test_id=scan.id, engagement_id=engagement.id, product_id=product.id,
+        product_type_id=product.prod_type_id, statistics=stats, changed=True,
+    )
+
+
+def _other_tests_content(session: Session, engagement_id: int, replaced: Scan | None) -> dict[int, int]:
+    """The run holds the union of its tests; a re-imported test's old content is left out."""
+    statement = select(Scan.members).where(Scan.engagement_id == engagement_id).order_by(Scan.id)
+    if replaced is not None:
+        statement = statement.where(Scan.id != replaced.id)
+    content: dict[int, int] = {}
+    for blob in session.scalars(statement):
+        content.update(members.unpack(blob))
+    return content
+
+
+def _mark_verified(session: Session, finding_ids: Iterable[int], window: trail.Window) -> None:
+    todo = [fid for fid in finding_ids if not (fid in window.triage and window.triage[fid].verified)]
+    for part in trail.chunks(sorted(todo)):
+        session.execute(update(Finding).where(Finding.id.in_(part)).values(verified=True))
+
+
+def _statistics(
+    session: Session,
+    window: trail.Window,
+    request: ImportRequest,
+    test_members: dict[int, int],
+    old_members: dict[int, int],
+    previous: dict[int, int],
+    desired: dict[int, int],
+    created_ids: set[int],
+) -> dict[str, Any]:
+    severity = _severities(session, window, [*old_members.values(), *desired.values()])
+    today = clock.now().date()
+
+    def counted(pairs: Iterable[tuple[int, int]], *, mitigated: bool = False) -> list[statistics.Counted]:
+        out = []
+        for fid, occ in pairs:
+            row = window.triage.get(fid)
+            false_p = bool(row and row.false_p)
+            out_of_scope = bool(row and row.out_of_scope)
+            accepted = bool(row and row.risk_accepted and _acceptance_valid(row, today))
+            out.append(
+                statistics.Counted(
+                    severity=severity.get(occ, 0),
+                    active=not (mitigated or false_p or out_of_scope or accepted),
+                    verified=bool(request.verified or (row and row.verified)),
+                    false_p=false_p, out_of_scope=out_of_scope, risk_accepted=accepted,
+                    is_mitigated=mitigated,
+                )
+            )
+        return out
+
+    new_in_run = [fid for fid in desired if fid not in previous]
+    seen = trail.first_seen_before(
+        session, window.track_id, window.seq, [f for f in new_in_run if f not in created_ids]
+    )
+    return statistics.statistics(
+        before=counted(old_members.items()),
+        after=counted(test_members.items()),
+        delta={
+            "created": counted((f, desired[f]) for f in new_in_run if f not in seen),
+            "reactivated": counted((f, desired[f]) for f in new_in_run if f in seen),
+            "untouched": counted((f, desired[f]) for f in desired if f in previous),
+            "closed": counted(((f, o) for f, o in previous.items() if f not in desired), mitigated=True),
+        },
+    )
+
+
+def _acceptance_valid(row: Any, today: date) -> bool:
+    until = getattr(row, "risk_accepted_until", None)
+    return until is None or until >= today
+
+
+def _severities(session: Session, window: trail.Window, occurrence_ids: Iterable[int]) -> dict[int, int]:
+    known = window.occurrence_severity
+    missing = sorted({occ for occ in occurrence_ids if occ not in known})
+    for part in trail.chunks(missing):
+        rows = session.execute(select(Occurrence.id, Occurrence.severity).where(Occurrence.id.in_(part)))
+        known.update({row.id: row.severity for row in rows})
+    return known
+
+
+def _save_report(session: Session, request: ImportRequest, prepared: Prepared) -> int:
+    """Store the uploaded bytes once per content (two products may upload the same file)."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    session.execute(
+        insert(Report)
+        .values(
+            sha256=prepared.sha256, size=prepared.size, codec=blobs.CODEC,
+            data=prepared.compressed, file_name=request.file_name[:255], created=clock.now(),
+        )
+        .on_conflict_do_nothing(index_elements=["sha256"])
+    )
+    report_id = session.scalar(select(Report.id).where(Report.sha256 == prepared.sha256))
+    assert report_id is not None
+    return int(report_id)
+
+
+def _save_scan(
+    session: Session,
+    target: context.Target,
+    request: ImportRequest,
+    prepared: Prepared,
+    test_members: dict[int, int],
+    stats: dict[str, Any],
+) -> Scan:
+    report_id = _save_report(session, request, prepared)
+    now = clock.now()
+    scan = target.scan
+    if scan is None:
+        scan = Scan(engagement_id=target.engagement.id, scan_type=request.scan_type, created=now)
+        scan.previous_report_ids = []
+        session.add(scan)
+    else:
+        scan.previous_report_ids = [*scan.previous_report_ids, scan.report_id]
+    scan.title = request.test_title or (scan.title if target.scan else "") or request.scan_type
+    scan.report_id = report_id
+    scan.report_sha256 = prepared.sha256
+    scan.report_format = prepared.report.format
+    scan.artifact_name = prepared.report.artifact_name
+    scan.scanner_version = prepared.report.scanner_version
+    scan.finding_count = len(test_members)
+    scan.members = members.pack(test_members)
+    scan.statistics = stats
+    scan.options = {
+        "minimum_severity": request.minimum_severity.label, "active": request.active,
+        "verified": request.verified, "close_old_findings": request.close_old_findings,
+        "mode": request.mode.value,
+    }
+    if request.tags or target.scan is None:
+        scan.tags = list(request.tags)
+    scan.version = request.version or scan.version or ""
+    scan.build_id = request.build_id or scan.build_id or ""
+    scan.commit_hash = request.commit_hash or scan.commit_hash or ""
+    scan.branch_tag = request.branch_tag or scan.branch_tag or ""
+    scan.scan_date = request.scan_date or scan.scan_date
+    scan.updated = now
+    session.flush()
+    return scan

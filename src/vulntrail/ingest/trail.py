@@ -1,0 +1,396 @@
+"""Write one run's content into the trail: findings, occurrences, spans, status.
+
+Every step reads or writes in bulk and only where something changed; a run
+identical to the one before it reads its track's open spans once and writes none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import Row, and_, bindparam, delete, insert, or_, select, update
+from sqlalchemy.orm import Session
+
+from vulntrail import clock
+from vulntrail.identity.keys import IdentifiedFinding
+from vulntrail.ingest.spans import SpanEdits, SpanRow, group_by_finding, set_run_content
+from vulntrail.ingest.status import Run, TrackRuns, track_status
+from vulntrail.parsers.interface import ParsedFinding
+from vulntrail.store.models import Engagement, Finding, Occurrence, Span
+
+CHUNK = 900  # bound parameters per IN (…) list, under every backend's limit
+T = TypeVar("T")
+
+
+@dataclass(slots=True)
+class Known:
+    """What the store already knows of a finding, as read for this import."""
+
+    finding_id: int
+    severity: int  # severity of the occurrence this finding has in the window
+    false_p: bool
+    out_of_scope: bool
+    risk_accepted: bool
+    verified: bool
+
+
+@dataclass(slots=True)
+class Window:
+    """The track around run `seq`: its runs and the spans that touch [prev, nxt]."""
+
+    track_id: int
+    runs: TrackRuns
+    seq: int
+    prev: Run | None
+    nxt: Run | None
+    spans: dict[int, list[SpanRow]]
+    by_identity: dict[bytes, int]
+    occurrence_ids: dict[tuple[int, bytes], int]
+    occurrence_severity: dict[int, int]
+    triage: dict[int, Row[Any]]
+
+    def content_at(self, seq: int | None) -> dict[int, int]:
+        """Finding id → occurrence id of every finding present in run `seq`."""
+        if seq is None:
+            return {}
+        out: dict[int, int] = {}
+        for finding_id, rows in self.spans.items():
+            for row in rows:
+                if row.covers(seq):
+                    out[finding_id] = row.occurrence_id
+        return out
+
+
+def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def track_runs(session: Session, track_id: int, including: Engagement) -> TrackRuns:
+    rows = session.execute(
+        select(Engagement.run_seq, Engagement.id, Engagement.run_at).where(
+            Engagement.track_id == track_id,
+            or_(Engagement.has_runs.is_(True), Engagement.id == including.id),
+        )
+    )
+    return TrackRuns([Run(seq, eid, clock.aware(at)) for seq, eid, at in rows])
+
+
+_SPAN_COLUMNS = (
+    Span.id, Span.finding_id, Span.occurrence_id, Span.start_seq, Span.end_seq,
+    Finding.identity, Occurrence.attrs_hash, Occurrence.severity,
+    Finding.false_p, Finding.out_of_scope, Finding.risk_accepted, Finding.risk_accepted_until,
+    Finding.verified,
+)
+
+
+def load_window(session: Session, track_id: int, runs: TrackRuns, seq: int) -> Window:
+    prev, nxt = runs.before(seq), runs.after(seq)
+    low = prev.seq if prev is not None else seq
+    base = (
+        select(*_SPAN_COLUMNS)
+        .join(Finding, Finding.id == Span.finding_id)
+        .join(Occurrence, Occurrence.id == Span.occurrence_id)
+        .where(Span.track_id == track_id)
+    )
+    if nxt is not None:
+        base = base.where(Span.start_seq <= nxt.seq)
+    # Two index range scans instead of one OR that no index serves.
+    open_rows = session.execute(base.where(Span.end_seq.is_(None))).all()
+    closed_rows = session.execute(base.where(Span.end_seq >= low)).all()
+    window = Window(track_id, runs, seq, prev, nxt, {}, {}, {}, {}, {})
+    rows: list[SpanRow] = []
+    for row in (*open_rows, *closed_rows):
+        rows.append(SpanRow(row.id, row.finding_id, row.occurrence_id, row.start_seq, row.end_seq))
+        window.by_identity[row.identity] = row.finding_id
+        window.occurrence_ids[(row.finding_id, row.attrs_hash)] = row.occurrence_id
+        window.occurrence_severity[row.occurrence_id] = row.severity
+        window.triage[row.finding_id] = row
+    window.spans = group_by_finding(rows)
+    return window
+
+
+def resolve_findings(
+    session: Session, product_id: int, items: Sequence[IdentifiedFinding], window: Window
+) -> tuple[list[int], set[int]]:
+    """The finding id of every item (created where new), and the ids created now."""
+    missing = list({item.identity for item in items if item.identity not in window.by_identity})
+    found: dict[bytes, int] = {}
+    for part in chunks(missing):
+        statement = select(
+            Finding.id, Finding.identity, Finding.false_p, Finding.out_of_scope,
+            Finding.risk_accepted, Finding.risk_accepted_until, Finding.verified,
+        ).where(Finding.product_id == product_id, Finding.identity.in_(part))
+        for row in session.execute(statement):
+            found[row.identity] = row.id
+            window.triage[row.id] = row
+    to_create = [item for item in items if item.identity in set(missing) - found.keys()]
+    created = _insert_findings(session, product_id, to_create)
+    found.update(created)
+    ids = [window.by_identity.get(item.identity) or found[item.identity] for item in items]
+    return ids, set(created.values())
+
+
+def _insert_findings(
+    session: Session, product_id: int, items: Sequence[IdentifiedFinding]
+) -> dict[bytes, int]:
+    if not items:
+        return {}
+    now = clock.now()
+    values = [
+        {
+            "product_id": product_id, "identity": item.identity, "kind": item.finding.kind.value,
+            "rule_id": item.finding.rule_id[:255], "package_name": item.finding.package_name[:255],
+            "location": item.location, "resource": item.finding.resource,
+            "severity": int(item.finding.severity), "title": item.finding.title,
+            "installed_version": item.finding.installed_version[:255],
+            "fixed_version": item.finding.fixed_version, "on_default_branch": False,
+            "present": False, "reopen_count": 0, "verified": False, "false_p": False,
+            "out_of_scope": False, "risk_accepted": False, "created": now,
+            "last_status_update": now,
+        }
+        for item in items
+    ]
+    statement = insert(Finding).returning(Finding.id, Finding.identity, sort_by_parameter_order=True)
+    return {row.identity: row.id for row in session.execute(statement, values)}
+
+
+def resolve_occurrences(
+    session: Session, items: Sequence[IdentifiedFinding], finding_ids: Sequence[int], window: Window
+) -> list[int]:
+    """The occurrence id of every item, inserting attribute sets not stored yet."""
+    wanted = {(fid, item.attrs_hash) for fid, item in zip(finding_ids, items, strict=True)}
+    missing = [key for key in wanted if key not in window.occurrence_ids]
+    if missing:
+        for part in chunks(sorted({fid for fid, _ in missing})):
+            rows = session.execute(
+                select(Occurrence.id, Occurrence.finding_id, Occurrence.attrs_hash, Occurrence.severity)
+                .where(Occurrence.finding_id.in_(part))
+            )
+            for row in rows:
+                window.occurrence_ids[(row.finding_id, row.attrs_hash)] = row.id
+                window.occurrence_severity[row.id] = row.severity
+        new = [
+            (fid, item)
+            for fid, item in zip(finding_ids, items, strict=True)
+            if (fid, item.attrs_hash) not in window.occurrence_ids
+        ]
+        _insert_occurrences(session, new, window)
+    return [window.occurrence_ids[(fid, item.attrs_hash)] for fid, item in zip(finding_ids, items, strict=True)]
+
+
+def _insert_occurrences(
+    session: Session, new: Sequence[tuple[int, IdentifiedFinding]], window: Window
+) -> None:
+    unique = {(fid, item.attrs_hash): (fid, item) for fid, item in new}
+    if not unique:
+        return
+    now = clock.now()
+    values = [
+        {
+            "finding_id": fid, "attrs_hash": item.attrs_hash, "severity": int(item.finding.severity),
+            "title": item.finding.title, "installed_version": item.finding.installed_version[:255],
+            "fixed_version": item.finding.fixed_version,
+            "attrs": occurrence_attrs(item.finding, item.target), "created": now,
+        }
+        for fid, item in unique.values()
+    ]
+    statement = insert(Occurrence).returning(
+        Occurrence.id, Occurrence.finding_id, Occurrence.attrs_hash, Occurrence.severity,
+        sort_by_parameter_order=True,
+    )
+    for row in session.execute(statement, values):
+        window.occurrence_ids[(row.finding_id, row.attrs_hash)] = row.id
+        window.occurrence_severity[row.id] = row.severity
+
+
+def occurrence_attrs(item: ParsedFinding, target: str) -> dict[str, Any]:
+    """Every reported attribute not kept in its own column, as JSON."""
+    return {
+        "description": item.description, "aliases": list(item.aliases),
+        "result_class": item.result_class, "result_type": item.result_type, "target": target,
+        "resource": item.resource, "package_id": item.package_id,
+        "package_path": item.package_path, "purl": item.purl, "status": item.status,
+        "severity_source": item.severity_source,
+        "vendor_severity": dict(item.vendor_severity),
+        "cvss": [
+            {
+                "source": c.source, "v2_vector": c.v2_vector, "v2_score": c.v2_score,
+                "v3_vector": c.v3_vector, "v3_score": c.v3_score,
+                "v40_vector": c.v40_vector, "v40_score": c.v40_score,
+            }
+            for c in item.cvss
+        ],
+        "cwes": list(item.cwes), "references": list(item.references),
+        "primary_url": item.primary_url, "published": item.published,
+        "last_modified": item.last_modified, "layer_digest": item.layer_digest,
+        "layer_diff_id": item.layer_diff_id, "start_line": item.start_line,
+        "end_line": item.end_line, "message": item.message, "resolution": item.resolution,
+        "category": item.category, "kind": item.kind.value, "rule_id": item.rule_id,
+        "package_name": item.package_name,
+    }
+
+
+def apply_run(
+    session: Session, track_id: int, window: Window, desired: dict[int, int]
+) -> SpanEdits:
+    prev = window.prev.seq if window.prev else None
+    nxt = window.nxt.seq if window.nxt else None
+    edits = set_run_content(window.spans, window.seq, prev, nxt, desired)
+    if edits.deleted:
+        for part in chunks(sorted(edits.deleted)):
+            session.execute(delete(Span).where(Span.id.in_(part)))
+    if edits.updated:
+        session.execute(
+            update(Span.__table__)
+            .where(Span.__table__.c.id == bindparam("span_id"))
+            .values(
+                occurrence_id=bindparam("occ"), start_seq=bindparam("start"),
+                end_seq=bindparam("end"),
+            ),
+            [
+                {"span_id": row.id, "occ": row.occurrence_id, "start": row.start, "end": row.end}
+                for row in edits.updated.values()
+            ],
+        )
+    if edits.inserted:
+        session.execute(
+            insert(Span),
+            [
+                {
+                    "track_id": track_id, "finding_id": row.finding_id,
+                    "occurrence_id": row.occurrence_id, "start_seq": row.start,
+                    "end_seq": row.end,
+                }
+                for row in edits.inserted
+            ],
+        )
+    return edits
+
+
+def refresh_status(
+    session: Session, track_id: int, runs: TrackRuns, finding_ids: Iterable[int], *, default: bool
+) -> None:
+    """Recompute the stored status of these findings from their spans on this track.
+
+    On the default branch this is the product-level status; on another branch only
+    findings never seen on the default branch take their attributes from it.
+    """
+    ids = sorted(set(finding_ids))
+    if not ids:
+        return
+    spans: dict[int, list[SpanRow]] = {}
+    current: dict[int, Row[Any]] = {}
+    for part in chunks(ids):
+        for row in session.execute(
+            select(Span.id, Span.finding_id, Span.occurrence_id, Span.start_seq, Span.end_seq)
+            .where(Span.track_id == track_id, Span.finding_id.in_(part))
+        ):
+            spans.setdefault(row.finding_id, []).append(
+                SpanRow(row.id, row.finding_id, row.occurrence_id, row.start_seq, row.end_seq)
+            )
+        for row in session.execute(
+            select(
+                Finding.id, Finding.on_default_branch, Finding.present, Finding.occurrence_id,
+                Finding.first_seen_engagement_id, Finding.last_seen_engagement_id,
+                Finding.mitigated_engagement_id, Finding.reopen_count,
+            ).where(Finding.id.in_(part))
+        ):
+            current[row.id] = row
+    changes = _status_changes(spans, current, runs, default=default)
+    _write_status(session, changes)
+
+
+def _status_changes(
+    spans: dict[int, list[SpanRow]], current: dict[int, Row[Any]], runs: TrackRuns, *, default: bool
+) -> list[dict[str, Any]]:
+    changes: list[dict[str, Any]] = []
+    for finding_id, row in current.items():
+        status = track_status(spans.get(finding_id, []), runs)
+        if not default:
+            if row.on_default_branch or status is None or status.occurrence_id == row.occurrence_id:
+                continue
+            changes.append({"fid": finding_id, "occurrence_id": status.occurrence_id})
+            continue
+        if status is None:
+            values: dict[str, Any] = {
+                "on_default_branch": False, "present": False, "occurrence_id": row.occurrence_id,
+                "first_seen_engagement_id": None, "first_seen_at": None,
+                "last_seen_engagement_id": None, "last_seen_at": None,
+                "mitigated_engagement_id": None, "mitigated_at": None, "reopen_count": 0,
+            }
+        else:
+            values = {
+                "on_default_branch": True, "present": status.open,
+                "occurrence_id": status.occurrence_id,
+                "first_seen_engagement_id": status.first_seen.engagement_id,
+                "first_seen_at": status.first_seen.run_at,
+                "last_seen_engagement_id": None if status.open else status.last_seen.engagement_id,
+                "last_seen_at": None if status.open else status.last_seen.run_at,
+                "mitigated_engagement_id": status.resolved_by.engagement_id if status.resolved_by else None,
+                "mitigated_at": status.resolved_by.run_at if status.resolved_by else None,
+                "reopen_count": status.reopen_count,
+            }
+        if _differs(row, values):
+            changes.append({"fid": finding_id, **values})
+    return changes
+
+
+def _differs(row: Row[Any], values: dict[str, Any]) -> bool:
+    mapping = row._mapping
+    return any(key in mapping and mapping[key] != value for key, value in values.items())
+
+
+def _write_status(session: Session, changes: list[dict[str, Any]]) -> None:
+    """Write status changes, and the attributes of each finding's newest occurrence."""
+    if not changes:
+        return
+    now = clock.now()
+    occurrence_ids = sorted({change["occurrence_id"] for change in changes if change["occurrence_id"]})
+    attrs: dict[int, Row[Any]] = {}
+    for part in chunks(occurrence_ids):
+        for row in session.execute(
+            select(
+                Occurrence.id, Occurrence.severity, Occurrence.title,
+                Occurrence.installed_version, Occurrence.fixed_version,
+            ).where(Occurrence.id.in_(part))
+        ):
+            attrs[row.id] = row
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for change in changes:
+        occ = attrs.get(change["occurrence_id"])
+        if occ is not None:
+            change.update(
+                severity=occ.severity, title=occ.title,
+                installed_version=occ.installed_version, fixed_version=occ.fixed_version,
+            )
+        change["last_status_update"] = now
+        groups.setdefault(tuple(sorted(change)), []).append(change)
+    table = Finding.__table__
+    for keys, rows in groups.items():
+        # Bound names must differ from column names in an executemany UPDATE.
+        columns = {key: bindparam("v_" + key) for key in keys if key != "fid"}
+        params = [{"v_" + key: value for key, value in row.items()} for row in rows]
+        session.execute(update(table).where(table.c.id == bindparam("v_fid")).values(columns), params)
+
+
+def first_seen_before(
+    session: Session, track_id: int, seq: int, finding_ids: Iterable[int]
+) -> set[int]:
+    """Those of `finding_ids` present on the track in some run before `seq`."""
+    ids = sorted(set(finding_ids))
+    seen: set[int] = set()
+    for part in chunks(ids):
+        seen.update(
+            session.scalars(
+                select(Span.finding_id).where(
+                    and_(Span.track_id == track_id, Span.start_seq < seq, Span.finding_id.in_(part))
+                )
+            )
+        )
+    return seen
+
+

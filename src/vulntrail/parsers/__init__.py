@@ -1,0 +1,1 @@
+"""Scanner formats → normalized findings. No database, no web in here."""

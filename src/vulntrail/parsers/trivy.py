@@ -1,0 +1,479 @@
+"""Trivy's JSON report → :class:`ParsedReport`.
+
+Every shape Trivy has written is accepted: `null` (old Trivy, nothing found), the
+pre-0.20 bare list of results, the SchemaVersion 2 object, and `trivy k8s` reports
+(`ClusterName` with `Resources`, or with the older top-level arrays of resources).
+Each Result contributes its vulnerabilities, failed misconfiguration checks,
+secrets and licenses, in report order.
+
+Any other input raises :class:`ReportError` and nothing else, with a message that
+says what is wrong with the file.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from typing import Any, NamedTuple
+from urllib.parse import quote
+
+import msgspec
+
+from vulntrail.parsers.interface import (
+    Cvss,
+    FindingKind,
+    ParsedFinding,
+    ParsedReport,
+    ReportError,
+    Severity,
+)
+from vulntrail.parsers.trivy_schema import (
+    CvssBlock,
+    K8sResource,
+    License,
+    Misconfiguration,
+    ReportObject,
+    Result,
+    Secret,
+    TrivyDocument,
+    Vulnerability,
+)
+
+UNKNOWN_ID = "UNKNOWN-ID"
+"""rule_id of an item that carries no id at all (seen in hand-edited reports)."""
+
+# Trivy lists passed and waived checks too (--include-non-failures, exception
+# policies); only failed checks are findings.
+_NOT_FAILED = frozenset({"PASS", "EXCEPTION"})
+
+# Where a severity is missing, vendors are consulted in this order after SeveritySource.
+_VENDOR_ORDER = ("nvd", "ghsa", "redhat", "bitnami")
+
+_CHECK_ID = re.compile(r"(?:AVD-)?([A-Z]+)-?([0-9]+)", re.ASCII | re.IGNORECASE)
+_FIRST_BYTE = re.compile(rb"[ \t\r\n]*(.)", re.DOTALL)
+_UTF8_BOM = b"\xef\xbb\xbf"
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+
+_SEVERITY_BY_LEVEL = {int(severity): severity for severity in Severity}
+_LABEL_BY_LEVEL = {int(severity): severity.label for severity in Severity}
+_SEVERITY_BY_LABEL = {
+    text: Severity.from_label(text) for text in ("", *Severity.__members__, "UNKNOWN")
+}
+
+_DECODER: msgspec.json.Decoder[TrivyDocument] = msgspec.json.Decoder(TrivyDocument)
+
+
+class _Where(NamedTuple):
+    """The Result (and k8s resource) an item was found in."""
+
+    result_class: str
+    result_type: str
+    target: str
+    resource: str
+
+
+def parse_trivy(data: bytes) -> ParsedReport:
+    """Parse the bytes of a Trivy JSON report; raise ReportError if they are not one."""
+    document = _decode(data)
+    if document is None:
+        return ParsedReport(format="trivy-null")
+    if isinstance(document, list):
+        return _legacy_report(document)
+    return _object_report(document)
+
+
+def canonical_check_id(text: str) -> str:
+    """The one id a misconfiguration check keeps across Trivy versions.
+
+    Trivy has named the same check "DS002" (older ID), "AVD-DS-0002" (AVDID) and
+    "DS-0002" (newest ID, reports without AVDID). An id made of letters then
+    digits, with an optional "AVD-" prefix and an optional hyphen between them,
+    becomes the upper-case letters, a hyphen and the number zero-padded to four
+    digits: all three above are "DS-0002", and "avd-aws-86" is "AWS-0086".
+    Any other id (custom checks such as "no-root") is returned stripped, unchanged.
+    """
+    stripped = text.strip()
+    match = _CHECK_ID.fullmatch(stripped)
+    if match is None:
+        return stripped
+    letters, digits = match.groups()
+    # No int(): a digit run longer than Python's int-parsing limit must not raise.
+    number = digits.lstrip("0").rjust(4, "0")
+    return f"{letters.upper()}-{number}"
+
+
+# --- decoding and errors ---------------------------------------------------------
+
+
+def _decode(data: bytes) -> TrivyDocument:
+    if not data or data.isspace():
+        raise ReportError("the file is empty")
+    if data.startswith(_UTF16_BOMS):
+        raise ReportError(
+            "the file is UTF-16 text (as PowerShell's '>' writes); a Trivy report is "
+            "UTF-8: write it with 'trivy --output FILE'"
+        )
+    view = memoryview(data)[3:] if data.startswith(_UTF8_BOM) else memoryview(data)
+    # msgspec checks UTF-8 only in the strings it decodes, not in skipped fields.
+    if not data.isascii():
+        _check_utf8(data)
+    try:
+        return _DECODER.decode(view)
+    except msgspec.ValidationError as exc:
+        raise _validation_error(exc, data) from None
+    except msgspec.DecodeError as exc:
+        raise ReportError(f"the file is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ReportError("the JSON is nested too deeply to be a Trivy report") from None
+
+
+def _check_utf8(data: bytes) -> None:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ReportError(
+            f"the file is not valid UTF-8 text: byte 0x{data[exc.start]:02x} at offset {exc.start}"
+        ) from None
+
+
+def _validation_error(exc: msgspec.ValidationError, data: bytes) -> ReportError:
+    text = str(exc)
+    if " - at `$" in text:
+        return ReportError(f"invalid Trivy report: {text}")
+    # No path: the top-level value itself is of the wrong JSON type.
+    return ReportError(
+        f"not a Trivy JSON report: the file holds {_top_level_kind(data)}; a Trivy "
+        "report is a JSON object (or a list, or null, from Trivy before 0.20)"
+    )
+
+
+def _top_level_kind(data: bytes) -> str:
+    match = _FIRST_BYTE.match(data)
+    first = match.group(1) if match else b""
+    if first == b'"':
+        return "a string"
+    if first in (b"t", b"f"):
+        return "a boolean"
+    return "a number"
+
+
+def _foreign_object_error(document: ReportObject) -> ReportError:
+    looks_like = ""
+    if document.bomFormat:
+        looks_like = "; it looks like a CycloneDX SBOM (it has bomFormat)"
+    elif document.spdxVersion:
+        looks_like = "; it looks like an SPDX SBOM (it has spdxVersion)"
+    elif document.runs or b"sarif" in bytes(document.json_schema).lower():
+        looks_like = "; it looks like a SARIF log (it has $schema/runs)"
+    elif document.findings:
+        looks_like = "; it looks like a DefectDojo Generic Findings Import file"
+    return ReportError(
+        "not a Trivy JSON report: the object has none of the keys SchemaVersion, "
+        f"Results, ClusterName or ArtifactName{looks_like}"
+    )
+
+
+# --- report shapes ---------------------------------------------------------------
+
+
+def _legacy_report(results: list[Result]) -> ParsedReport:
+    # Every pre-0.20 Result names its Target; a list of other objects is not Trivy's.
+    if any(result.Target is None for result in results):
+        raise ReportError("not a Trivy JSON report: a list whose items have no Target")
+    findings = _findings(results, resource="")
+    return ParsedReport(format="trivy-legacy", findings=tuple(findings))
+
+
+def _object_report(document: ReportObject) -> ParsedReport:
+    version = document.SchemaVersion
+    if version is not None and version != 2:
+        raise ReportError(f"unsupported Trivy SchemaVersion {version}: only 2 is known")
+    if document.ClusterName is not None or document.Resources is not None:
+        return _k8s_report(document)
+    if version is None and document.Results is None and document.ArtifactName is None:
+        raise _foreign_object_error(document)
+    metadata_os = document.Metadata.OS if document.Metadata else None
+    return ParsedReport(
+        format="trivy-v2",
+        artifact_name=document.ArtifactName or "",
+        artifact_type=document.ArtifactType,
+        schema_version=version,
+        scanner_version=document.Trivy.Version if document.Trivy else "",
+        created_at=document.CreatedAt,
+        os_family=metadata_os.Family if metadata_os else "",
+        os_name=metadata_os.Name if metadata_os else "",
+        findings=tuple(_findings(document.Results or (), resource="")),
+    )
+
+
+def _k8s_report(document: ReportObject) -> ParsedReport:
+    resources: Iterable[K8sResource] = (
+        *(document.Resources or ()),
+        *(document.Vulnerabilities or ()),
+        *(document.Misconfigurations or ()),
+    )
+    findings: list[ParsedFinding] = []
+    for resource in resources:
+        # A resource Trivy failed to scan carries only Error and no Results.
+        label = f"{resource.Namespace}/{resource.Kind}/{resource.Name}"
+        findings.extend(_findings(resource.Results or (), resource=label))
+    return ParsedReport(
+        format="trivy-k8s",
+        artifact_name=document.ClusterName or "",
+        schema_version=document.SchemaVersion,
+        scanner_version=document.Trivy.Version if document.Trivy else "",
+        created_at=document.CreatedAt,
+        findings=tuple(findings),
+    )
+
+
+def _findings(results: Iterable[Result], resource: str) -> Iterator[ParsedFinding]:
+    for result in results:
+        where = _Where(result.Class, result.Type, result.Target or "", resource)
+        for vulnerability in result.Vulnerabilities or ():
+            yield _vulnerability(vulnerability, where)
+        for check in result.Misconfigurations or ():
+            if check.Status.upper() not in _NOT_FAILED:
+                yield _misconfiguration(check, where)
+        for secret in result.Secrets or ():
+            yield _secret(secret, where)
+        for license_ in result.Licenses or ():
+            yield _license(license_, where)
+
+
+# --- one finding per item ----------------------------------------------------------
+
+
+def _vulnerability(item: Vulnerability, where: _Where) -> ParsedFinding:
+    vendor_ids = item.VendorIDs or ()
+    rule_id = item.VulnerabilityID or (vendor_ids[0] if vendor_ids else "") or UNKNOWN_ID
+    layer = item.Layer
+    return ParsedFinding(
+        kind=FindingKind.VULNERABILITY,
+        rule_id=rule_id,
+        title=item.Title or rule_id,
+        severity=_vulnerability_severity(item),
+        description=item.Description,
+        aliases=_unique(vendor_ids, exclude=rule_id),
+        result_class=where.result_class,
+        result_type=where.result_type,
+        target=where.target,
+        resource=where.resource,
+        package_name=item.PkgName,
+        package_id=item.PkgID,
+        package_path=item.PkgPath,
+        purl=_purl(item.PkgIdentifier.PURL) if item.PkgIdentifier else "",
+        installed_version=item.InstalledVersion,
+        fixed_version=item.FixedVersion,
+        status=item.Status,
+        severity_source=item.SeveritySource,
+        vendor_severity=_vendor_severity(item.VendorSeverity),
+        cvss=_cvss(item.CVSS),
+        cwes=item.CweIDs or (),
+        references=_references(item.References),
+        primary_url=item.PrimaryURL,
+        published=item.PublishedDate,
+        last_modified=item.LastModifiedDate,
+        layer_digest=layer.Digest if layer else "",
+        layer_diff_id=layer.DiffID if layer else "",
+    )
+
+
+def _misconfiguration(item: Misconfiguration, where: _Where) -> ParsedFinding:
+    raw_ids = tuple(text for text in (item.ID, item.AVDID) if text)
+    rule_id = canonical_check_id(raw_ids[0]) if raw_ids else UNKNOWN_ID
+    cause = item.CauseMetadata
+    cause_resource = cause.Resource if cause else ""
+    layer = item.Layer
+    return ParsedFinding(
+        kind=FindingKind.MISCONFIGURATION,
+        rule_id=rule_id,
+        title=item.Title or rule_id,
+        severity=_severity_of_label(item.Severity),
+        description=item.Description,
+        aliases=_unique(raw_ids, exclude=rule_id),
+        result_class=where.result_class,
+        result_type=where.result_type,
+        target=where.target,
+        resource="/".join(part for part in (where.resource, cause_resource) if part),
+        status=item.Status,
+        references=_references(item.References),
+        primary_url=item.PrimaryURL,
+        layer_digest=layer.Digest if layer else "",
+        layer_diff_id=layer.DiffID if layer else "",
+        start_line=cause.StartLine if cause else None,
+        end_line=cause.EndLine if cause else None,
+        message=item.Message,
+        resolution=item.Resolution,
+        category=item.Type,
+    )
+
+
+def _secret(item: Secret, where: _Where) -> ParsedFinding:
+    rule_id = item.RuleID or item.VulnerabilityID or UNKNOWN_ID
+    layer = item.Layer
+    return ParsedFinding(
+        kind=FindingKind.SECRET,
+        rule_id=rule_id,
+        title=item.Title or rule_id,
+        severity=_severity_of_label(item.Severity),
+        result_class=where.result_class,
+        result_type=where.result_type,
+        target=where.target,
+        resource=where.resource,
+        layer_digest=layer.Digest if layer else "",
+        layer_diff_id=layer.DiffID if layer else "",
+        start_line=item.StartLine,
+        end_line=item.EndLine,
+        # Match is already masked by Trivy; Code.Lines (unmasked context) is never read.
+        message=item.Match,
+        category=item.Category,
+    )
+
+
+def _license(item: License, where: _Where) -> ParsedFinding:
+    name = item.Name or UNKNOWN_ID
+    return ParsedFinding(
+        kind=FindingKind.LICENSE,
+        rule_id=name,
+        title=f"License {name}",
+        severity=_severity_of_label(item.Severity),
+        description=item.Text,
+        result_class=where.result_class,
+        result_type=where.result_type,
+        target=where.target,
+        resource=where.resource,
+        package_name=item.PkgName,
+        package_path=item.FilePath,
+        primary_url=item.Link,
+        category=item.Category,
+    )
+
+
+# --- field helpers -------------------------------------------------------------------
+
+
+def _vulnerability_severity(item: Vulnerability) -> Severity:
+    """Trivy's Severity; if absent, a vendor's severity, then a vendor's CVSS score.
+
+    Vendors are tried in the order SeveritySource, nvd, ghsa, redhat, bitnami; all
+    VendorSeverity entries are tried before any CVSS block.
+    """
+    if item.Severity:
+        return _severity_of_label(item.Severity)
+    order = (item.SeveritySource, *_VENDOR_ORDER)
+    vendor_severity = item.VendorSeverity or {}
+    for source in order:
+        if source in vendor_severity:
+            return _severity_of_level(vendor_severity[source])
+    cvss = item.CVSS or {}
+    for source in order:
+        if source in cvss:
+            severity = _severity_of_cvss(cvss[source])
+            if severity is not None:
+                return severity
+    return Severity.INFO
+
+
+def _severity_of_label(text: str) -> Severity:
+    # The table is a fast path for Trivy's own labels; from_label handles the rest.
+    severity = _SEVERITY_BY_LABEL.get(text)
+    return Severity.from_label(text) if severity is None else severity
+
+
+def _severity_of_level(level: int) -> Severity:
+    """trivy-db's 0..4 (UNKNOWN..CRITICAL); anything out of range is INFO."""
+    return _SEVERITY_BY_LEVEL.get(level, Severity.INFO)
+
+
+def _severity_of_cvss(block: CvssBlock) -> Severity | None:
+    """The newest CVSS score's qualitative rating (v4/v3: 9 Critical; v2 has no Critical)."""
+    ranges: tuple[tuple[float, Severity], ...]
+    score = block.V40Score if block.V40Score is not None else block.V3Score
+    if score is not None:
+        ranges = ((9.0, Severity.CRITICAL), (7.0, Severity.HIGH), (4.0, Severity.MEDIUM))
+    elif block.V2Score is not None:
+        score = block.V2Score
+        ranges = ((7.0, Severity.HIGH), (4.0, Severity.MEDIUM))
+    else:
+        return None
+    for lower_bound, severity in ranges:
+        if score >= lower_bound:
+            return severity
+    return Severity.LOW if score > 0 else Severity.INFO
+
+
+def _vendor_severity(levels: dict[str, int] | None) -> tuple[tuple[str, str], ...]:
+    if not levels:
+        return ()
+    return tuple(
+        sorted([(source, _LABEL_BY_LEVEL.get(level, "Info")) for source, level in levels.items()])
+    )
+
+
+def _cvss(blocks: dict[str, CvssBlock] | None) -> tuple[Cvss, ...]:
+    if not blocks:
+        return ()
+    return tuple(
+        [
+            Cvss(
+                source=source,
+                v2_vector=block.V2Vector,
+                v2_score=block.V2Score,
+                v3_vector=block.V3Vector,
+                v3_score=block.V3Score,
+                v40_vector=block.V40Vector,
+                v40_score=block.V40Score,
+            )
+            for source, block in sorted(blocks.items())
+        ]
+    )
+
+
+def _references(urls: tuple[str, ...] | None) -> tuple[str, ...]:
+    if not urls:
+        return ()
+    # Old reports carry URLs with stray whitespace, and some an empty one.
+    stripped = tuple(map(str.strip, urls))
+    return tuple(filter(None, stripped)) if "" in stripped else stripped
+
+
+def _unique(ids: tuple[str, ...], exclude: str) -> tuple[str, ...]:
+    if not ids:
+        return ()
+    return tuple(dict.fromkeys(text for text in ids if text and text != exclude))
+
+
+def _purl(value: str | dict[str, Any] | None) -> str:
+    if isinstance(value, dict):
+        return _purl_from_parts(value)
+    return value or ""
+
+
+def _purl_from_parts(parts: dict[str, Any]) -> str:
+    """Best-effort text of a packageurl-go struct that some Trivy builds serialized as-is."""
+    fields = {str(key).lower(): value for key, value in parts.items()}
+    kind, name = str(fields.get("type") or ""), str(fields.get("name") or "")
+    if not kind or not name:
+        return ""
+    namespace, version = str(fields.get("namespace") or ""), str(fields.get("version") or "")
+    text = f"pkg:{kind.lower()}/" + (f"{quote(namespace, safe='/')}/" if namespace else "")
+    text += quote(name, safe="") + (f"@{quote(version, safe=':+')}" if version else "")
+    qualifiers = _purl_qualifiers(fields.get("qualifiers"))
+    if qualifiers:
+        text += "?" + "&".join(f"{key}={quote(value, safe=':/')}" for key, value in qualifiers)
+    subpath = str(fields.get("subpath") or "")
+    return text + (f"#{subpath}" if subpath else "")
+
+
+def _purl_qualifiers(value: Any) -> list[tuple[str, str]]:
+    """packageurl-go writes [{"Key": k, "Value": v}, …]; a plain {k: v} map is accepted too."""
+    pairs: list[tuple[str, str]] = []
+    if isinstance(value, dict):
+        pairs = [(str(key), str(item)) for key, item in value.items()]
+    elif isinstance(value, list):
+        for entry in value:
+            if isinstance(entry, dict):
+                lowered = {str(key).lower(): item for key, item in entry.items()}
+                pairs.append((str(lowered.get("key") or ""), str(lowered.get("value") or "")))
+    return sorted((key.lower(), text) for key, text in pairs if key and text)

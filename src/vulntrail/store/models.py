@@ -1,0 +1,253 @@
+"""The stored trail.
+
+Storage grows with change, not with size: a finding is one row per identity, its
+attributes one row per *distinct* attribute set (an occurrence), and its presence
+on a track a few *spans* — runs [start_seq, end_seq] of consecutive pipeline runs
+in which it was present with the same attributes (end_seq NULL: still present in
+the newest run). A run that changes nothing writes no row per finding.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAME = 255
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(150), unique=True)
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ApiToken(Base):
+    """An API token, stored only as its SHA-256; `prefix` is shown to tell tokens apart."""
+
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(NAME), default="")
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_used: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ProductType(Base):
+    __tablename__ = "product_types"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(NAME), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Product(Base):
+    __tablename__ = "products"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(NAME), unique=True)
+    prod_type_id: Mapped[int] = mapped_column(ForeignKey("product_types.id"), index=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    default_branch: Mapped[str] = mapped_column(String(NAME), default="main")
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Track(Base):
+    """The ordered runs of one (product, branch)."""
+
+    __tablename__ = "tracks"
+    __table_args__ = (UniqueConstraint("product_id", "branch"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"))
+    branch: Mapped[str] = mapped_column(String(NAME))
+
+
+class Engagement(Base):
+    """One pipeline run of one product; its place on its track is `run_seq`."""
+
+    __tablename__ = "engagements"
+    __table_args__ = (
+        UniqueConstraint("product_id", "name"),
+        Index("ix_engagements_track_seq", "track_id", "run_seq"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"))
+    track_id: Mapped[int] = mapped_column(ForeignKey("tracks.id"))
+    name: Mapped[str] = mapped_column(String(NAME))
+    branch: Mapped[str] = mapped_column(String(NAME))
+    pipeline_id: Mapped[int | None] = mapped_column(BigInteger)
+    run_seq: Mapped[int] = mapped_column(BigInteger)
+    has_runs: Mapped[bool] = mapped_column(Boolean, default=False)
+    build_id: Mapped[str] = mapped_column(String(NAME), default="")
+    commit_hash: Mapped[str] = mapped_column(String(NAME), default="")
+    branch_tag: Mapped[str] = mapped_column(String(NAME), default="")
+    version: Mapped[str] = mapped_column(String(NAME), default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    engagement_type: Mapped[str] = mapped_column(String(30), default="CI/CD")
+    status: Mapped[str] = mapped_column(String(30), default="In Progress")
+    source_code_management_uri: Mapped[str] = mapped_column(String(600), default="")
+    tags: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    target_start: Mapped[date] = mapped_column(Date)
+    target_end: Mapped[date] = mapped_column(Date)
+    run_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Scan(Base):
+    """One scan report imported into an engagement: what DefectDojo calls a *test*."""
+
+    __tablename__ = "tests"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    engagement_id: Mapped[int] = mapped_column(
+        ForeignKey("engagements.id", ondelete="CASCADE"), index=True
+    )
+    scan_type: Mapped[str] = mapped_column(String(NAME))
+    title: Mapped[str] = mapped_column(String(NAME), default="")
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id"))
+    # Reports this test held before re-imports replaced them, oldest first.
+    previous_report_ids: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    report_sha256: Mapped[str] = mapped_column(String(64), index=True)
+    report_format: Mapped[str] = mapped_column(String(30), default="")
+    artifact_name: Mapped[str] = mapped_column(Text, default="")
+    scanner_version: Mapped[str] = mapped_column(String(NAME), default="")
+    finding_count: Mapped[int] = mapped_column(Integer, default=0)
+    # The (finding_id, occurrence_id) pairs of this test, packed and compressed:
+    # one value, not a row per finding (see ingest.members).
+    members: Mapped[bytes] = mapped_column(LargeBinary)
+    statistics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    tags: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    version: Mapped[str] = mapped_column(String(NAME), default="")
+    build_id: Mapped[str] = mapped_column(String(NAME), default="")
+    commit_hash: Mapped[str] = mapped_column(String(NAME), default="")
+    branch_tag: Mapped[str] = mapped_column(String(NAME), default="")
+    scan_date: Mapped[date | None] = mapped_column(Date)
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Report(Base):
+    """Every uploaded file, compressed and stored once per content, so a parser fix can
+    rebuild the store and nothing imported is ever lost."""
+
+    __tablename__ = "reports"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    codec: Mapped[str] = mapped_column(String(16))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    file_name: Mapped[str] = mapped_column(String(NAME), default="")
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Finding(Base):
+    """One issue in one place of one product, across all its runs.
+
+    Status columns describe the product's default branch and are recomputed from
+    the spans whenever they change; `present` is "open on the default branch"
+    before triage. The API's `active` also honours triage (see store.queries).
+    """
+
+    __tablename__ = "findings"
+    __table_args__ = (
+        UniqueConstraint("product_id", "identity"),
+        Index("ix_findings_product_present_sev", "product_id", "present", "severity"),
+        Index("ix_findings_rule", "rule_id"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"))
+    identity: Mapped[bytes] = mapped_column(LargeBinary(16))
+    kind: Mapped[str] = mapped_column(String(20))
+    rule_id: Mapped[str] = mapped_column(String(NAME))
+    package_name: Mapped[str] = mapped_column(String(NAME), default="")
+    location: Mapped[str] = mapped_column(Text, default="")
+    resource: Mapped[str] = mapped_column(Text, default="")
+    # The newest attributes (from the default branch when it has them).
+    occurrence_id: Mapped[int | None] = mapped_column(Integer)
+    severity: Mapped[int] = mapped_column(SmallInteger)
+    title: Mapped[str] = mapped_column(Text, default="")
+    installed_version: Mapped[str] = mapped_column(String(NAME), default="")
+    fixed_version: Mapped[str] = mapped_column(Text, default="")
+    # Status on the default branch, derived from spans.
+    on_default_branch: Mapped[bool] = mapped_column(Boolean, default=False)
+    present: Mapped[bool] = mapped_column(Boolean, default=False)
+    first_seen_engagement_id: Mapped[int | None] = mapped_column(Integer)
+    first_seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_seen_engagement_id: Mapped[int | None] = mapped_column(Integer)
+    last_seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    mitigated_engagement_id: Mapped[int | None] = mapped_column(Integer)
+    mitigated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    reopen_count: Mapped[int] = mapped_column(Integer, default=0)
+    first_test_id: Mapped[int | None] = mapped_column(Integer)
+    # Triage: attached to the identity, so it holds in every later run.
+    verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    false_p: Mapped[bool] = mapped_column(Boolean, default=False)
+    out_of_scope: Mapped[bool] = mapped_column(Boolean, default=False)
+    risk_accepted: Mapped[bool] = mapped_column(Boolean, default=False)
+    risk_accepted_until: Mapped[date | None] = mapped_column(Date)
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_status_update: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Occurrence(Base):
+    """One distinct set of attributes a finding was reported with."""
+
+    __tablename__ = "occurrences"
+    __table_args__ = (UniqueConstraint("finding_id", "attrs_hash"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    finding_id: Mapped[int] = mapped_column(ForeignKey("findings.id", ondelete="CASCADE"))
+    attrs_hash: Mapped[bytes] = mapped_column(LargeBinary(16))
+    severity: Mapped[int] = mapped_column(SmallInteger)
+    title: Mapped[str] = mapped_column(Text, default="")
+    installed_version: Mapped[str] = mapped_column(String(NAME), default="")
+    fixed_version: Mapped[str] = mapped_column(Text, default="")
+    # Every other attribute, as the parser gave it (see ingest.occurrences).
+    attrs: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Span(Base):
+    """A finding present on a track in every run from start_seq to end_seq (NULL: newest)."""
+
+    __tablename__ = "spans"
+    __table_args__ = (
+        Index("ix_spans_track_end", "track_id", "end_seq"),
+        Index("ix_spans_track_start", "track_id", "start_seq"),
+        Index("ix_spans_finding", "finding_id", "track_id"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    track_id: Mapped[int] = mapped_column(ForeignKey("tracks.id", ondelete="CASCADE"))
+    finding_id: Mapped[int] = mapped_column(ForeignKey("findings.id", ondelete="CASCADE"))
+    occurrence_id: Mapped[int] = mapped_column(ForeignKey("occurrences.id"))
+    start_seq: Mapped[int] = mapped_column(BigInteger)
+    end_seq: Mapped[int | None] = mapped_column(BigInteger)
