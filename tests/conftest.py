@@ -9,7 +9,10 @@ VULNTRAIL_REQUIRE_POSTGRES=1 (CI sets it), which turns the skip into a failure.
 from __future__ import annotations
 
 import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -35,7 +38,7 @@ def _pg_problem() -> str | None:
     try:
         with psycopg.connect(PG_ADMIN_URL, connect_timeout=3) as conn:
             conn.execute("SELECT 1")
-    except Exception as error:  # noqa: BLE001 - any failure means "not reachable"
+    except Exception as error:
         return f"{type(error).__name__}: {error}"
     return None
 
@@ -131,3 +134,66 @@ def api(live_server: LiveServer) -> Iterator[httpx.Client]:
 
 def corpus_file(name: str) -> bytes:
     return (CORPUS / name).read_bytes()
+
+
+class ServerProcess:
+    """`vulntrail serve` in its own process group, for tests that kill or scale it."""
+
+    def __init__(self, database_url: str, *, workers: int = 1) -> None:
+        self.database_url = database_url
+        self.workers = workers
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> ServerProcess:
+        env = {
+            **os.environ,
+            "VULNTRAIL_DATABASE_URL": self.database_url,
+            "VULNTRAIL_BOOTSTRAP_TOKEN": TOKEN,
+        }
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "vulntrail.cli.main",
+                "serve",
+                "--port",
+                str(self.port),
+                "--workers",
+                str(self.workers),
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited: {self.process.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
+            try:
+                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("server did not answer /healthz in time")
+
+    def kill(self) -> None:
+        """kill -9 of the whole process group: no cleanup, no graceful shutdown."""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def client(self, token: str | None = TOKEN) -> httpx.Client:
+        headers = {"Authorization": f"Token {token}"} if token else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=120)

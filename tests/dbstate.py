@@ -7,12 +7,23 @@ from typing import Any
 from sqlalchemy import create_engine, inspect, text
 
 TABLES = (
-    "product_types", "products", "tracks", "engagements", "tests", "reports", "findings",
-    "occurrences", "spans", "users", "api_tokens",
+    "product_types",
+    "products",
+    "tracks",
+    "engagements",
+    "tests",
+    "reports",
+    "findings",
+    "occurrences",
+    "spans",
+    "users",
+    "api_tokens",
 )
 
 
-def snapshot(database_url: str, *, skip: tuple[str, ...] = ("api_tokens",)) -> dict[str, list[tuple[Any, ...]]]:
+def snapshot(
+    database_url: str, *, skip: tuple[str, ...] = ("api_tokens",)
+) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every table, sorted: equal snapshots mean an unchanged store."""
     engine = create_engine(database_url)
     try:
@@ -23,7 +34,7 @@ def snapshot(database_url: str, *, skip: tuple[str, ...] = ("api_tokens",)) -> d
                 if table in skip or table not in names:
                     continue
                 rows = conn.execute(text(f"SELECT * FROM {table}")).all()
-                out[table] = sorted((tuple(repr(v) for v in row) for row in rows))
+                out[table] = sorted(tuple(repr(v) for v in row) for row in rows)
             return out
     finally:
         engine.dispose()

@@ -57,15 +57,23 @@ class Report:
         ]
         if self.pip_vulns:
             results.append(
-                {"Target": "Python", "Class": "lang-pkgs", "Type": "python-pkg",
-                 "Vulnerabilities": [v.as_trivy() for v in self.pip_vulns]}
+                {
+                    "Target": "Python",
+                    "Class": "lang-pkgs",
+                    "Type": "python-pkg",
+                    "Vulnerabilities": [v.as_trivy() for v in self.pip_vulns],
+                }
             )
         if self.secrets:
             results.append({"Target": "app/config.env", "Class": "secret", "Secrets": self.secrets})
         if self.misconfigs:
             results.append(
-                {"Target": "Dockerfile", "Class": "config", "Type": "dockerfile",
-                 "Misconfigurations": self.misconfigs}
+                {
+                    "Target": "Dockerfile",
+                    "Class": "config",
+                    "Type": "dockerfile",
+                    "Misconfigurations": self.misconfigs,
+                }
             )
         return json.dumps(
             {
@@ -96,7 +104,9 @@ def import_scan(
         **fields,
     }
     return client.post(
-        f"/api/v2/{endpoint}/", data=data, files={"file": ("trivy.json", report, "application/json")}
+        f"/api/v2/{endpoint}/",
+        data=data,
+        files={"file": ("trivy.json", report, "application/json")},
     )
 
 

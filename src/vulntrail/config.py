@@ -32,7 +32,9 @@ class Settings:
         return cls(
             database_url=normalize_database_url(url),
             bootstrap_token=env.get("VULNTRAIL_BOOTSTRAP_TOKEN") or None,
-            max_upload_bytes=_positive_int(env, "VULNTRAIL_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD_BYTES),
+            max_upload_bytes=_positive_int(
+                env, "VULNTRAIL_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD_BYTES
+            ),
             default_branch=env.get("VULNTRAIL_DEFAULT_BRANCH") or "main",
         )
 

@@ -14,14 +14,20 @@ C = Vuln("CVE-2024-3000", "curl", "8.0.0", severity="MEDIUM")
 
 def _run(api, n: int, *vulns: Vuln, branch: str = "main", **fields: str):
     response = import_scan(
-        api, Report(f"reg.test/app:{n}", list(vulns)).to_json(), engagement=f"CI-{branch}-{n}", **fields
+        api,
+        Report(f"reg.test/app:{n}", list(vulns)).to_json(),
+        engagement=f"CI-{branch}-{n}",
+        **fields,
     )
     assert response.status_code == 201, response.text
     return response.json()
 
 
 def _by_id(api) -> dict[str, dict]:
-    return {f["vulnerability_ids"][0]["vulnerability_id"]: f for f in findings(api, product_name="orchestrator-server")}
+    return {
+        f["vulnerability_ids"][0]["vulnerability_id"]: f
+        for f in findings(api, product_name="orchestrator-server")
+    }
 
 
 def test_lifecycle_open_resolved_by_the_run_that_lacks_it_then_reopened(api):
@@ -42,7 +48,10 @@ def test_lifecycle_open_resolved_by_the_run_that_lacks_it_then_reopened(api):
     assert state["CVE-2024-2000"]["mitigated_engagement"] is None
     assert state["CVE-2024-2000"]["first_seen_engagement"] == first["engagement_id"]
     active = findings(api, product_name="orchestrator-server", active="true")
-    assert {f["vulnerability_ids"][0]["vulnerability_id"] for f in active} == {"CVE-2024-1000", "CVE-2024-2000"}
+    assert {f["vulnerability_ids"][0]["vulnerability_id"] for f in active} == {
+        "CVE-2024-1000",
+        "CVE-2024-2000",
+    }
 
 
 def test_other_branches_never_resolve_default_branch_findings(api):
@@ -106,16 +115,33 @@ def test_unchanged_next_run_adds_rows_for_the_run_only(api, live_server):
 def test_triage_sticks_across_runs_and_expired_acceptance_reopens(api):
     _run(api, 1, A, B, C)
     state = _by_id(api)
-    assert api.patch(f"/api/v2/findings/{state['CVE-2024-1000']['id']}/", json={"false_p": True}).status_code == 200
+    assert (
+        api.patch(
+            f"/api/v2/findings/{state['CVE-2024-1000']['id']}/", json={"false_p": True}
+        ).status_code
+        == 200
+    )
     yesterday = (date.today() - timedelta(days=1)).isoformat()
     tomorrow = (date.today() + timedelta(days=30)).isoformat()
-    api.patch(f"/api/v2/findings/{state['CVE-2024-2000']['id']}/", json={"risk_accepted": True, "risk_accepted_until": tomorrow})
-    api.patch(f"/api/v2/findings/{state['CVE-2024-3000']['id']}/", json={"risk_accepted": True, "risk_accepted_until": yesterday})
+    api.patch(
+        f"/api/v2/findings/{state['CVE-2024-2000']['id']}/",
+        json={"risk_accepted": True, "risk_accepted_until": tomorrow},
+    )
+    api.patch(
+        f"/api/v2/findings/{state['CVE-2024-3000']['id']}/",
+        json={"risk_accepted": True, "risk_accepted_until": yesterday},
+    )
     _run(api, 2, A, B, C)
     state = _by_id(api)
     assert (state["CVE-2024-1000"]["false_p"], state["CVE-2024-1000"]["active"]) == (True, False)
-    assert (state["CVE-2024-2000"]["risk_accepted"], state["CVE-2024-2000"]["active"]) == (True, False)
+    assert (state["CVE-2024-2000"]["risk_accepted"], state["CVE-2024-2000"]["active"]) == (
+        True,
+        False,
+    )
     # The acceptance ran out: the finding is open again.
-    assert (state["CVE-2024-3000"]["risk_accepted"], state["CVE-2024-3000"]["active"]) == (False, True)
+    assert (state["CVE-2024-3000"]["risk_accepted"], state["CVE-2024-3000"]["active"]) == (
+        False,
+        True,
+    )
     active = findings(api, product_name="orchestrator-server", active="true")
     assert [f["vulnerability_ids"][0]["vulnerability_id"] for f in active] == ["CVE-2024-3000"]

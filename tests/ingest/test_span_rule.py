@@ -66,7 +66,9 @@ def expected_spans(history: dict[int, Content]) -> set[tuple[int, int, int, int 
 
 
 contents = st.dictionaries(st.integers(1, 6), st.integers(1, 3), max_size=6)
-histories = st.dictionaries(st.integers(0, 40).map(lambda n: n * 1024), contents, min_size=1, max_size=8)
+histories = st.dictionaries(
+    st.integers(0, 40).map(lambda n: n * 1024), contents, min_size=1, max_size=8
+)
 
 
 @settings(max_examples=300, deadline=None)

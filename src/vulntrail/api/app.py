@@ -40,7 +40,9 @@ def create_app(settings: Settings, *, migrate_on_start: bool = True) -> FastAPI:
         if migrate_on_start:
             first = prepare_store(settings, sessions)
             if first is not None:
-                log.warning("created user %r; see `vulntrail serve` output for its password", first.username)
+                log.warning(
+                    "created user %r; see `vulntrail serve` output for its password", first.username
+                )
         yield
         engine.dispose()
 

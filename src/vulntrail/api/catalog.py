@@ -26,7 +26,14 @@ def _iso(value: datetime | None) -> str | None:
     return clock.aware(value).isoformat() if value is not None else None
 
 
-def _page(request: Request, session: Session, statement: Select[Any], limit: int | None, offset: int | None, render: Any) -> dict[str, Any]:
+def _page(
+    request: Request,
+    session: Session,
+    statement: Select[Any],
+    limit: int | None,
+    offset: int | None,
+    render: Any,
+) -> dict[str, Any]:
     size, start = clamp(limit, offset)
     count = session.scalar(select(func.count()).select_from(statement.subquery())) or 0
     rows = session.scalars(statement.limit(size).offset(start)).all()
@@ -34,44 +41,79 @@ def _page(request: Request, session: Session, statement: Select[Any], limit: int
 
 
 def product_type_json(row: ProductType) -> dict[str, Any]:
-    return {"id": row.id, "name": row.name, "description": row.description, "created": _iso(row.created)}
+    return {
+        "id": row.id,
+        "name": row.name,
+        "description": row.description,
+        "created": _iso(row.created),
+    }
 
 
 def product_json(row: Product) -> dict[str, Any]:
     return {
-        "id": row.id, "name": row.name, "description": row.description, "prod_type": row.prod_type_id,
-        "default_branch": row.default_branch, "created": _iso(row.created), "tags": [],
+        "id": row.id,
+        "name": row.name,
+        "description": row.description,
+        "prod_type": row.prod_type_id,
+        "default_branch": row.default_branch,
+        "created": _iso(row.created),
+        "tags": [],
     }
 
 
 def engagement_json(row: Engagement) -> dict[str, Any]:
     return {
-        "id": row.id, "name": row.name, "product": row.product_id, "branch_tag": row.branch_tag or row.branch,
-        "branch": row.branch, "commit_hash": row.commit_hash, "build_id": row.build_id,
-        "version": row.version, "status": row.status, "engagement_type": row.engagement_type,
-        "target_start": row.target_start.isoformat(), "target_end": row.target_end.isoformat(),
-        "tags": row.tags, "pipeline_id": row.pipeline_id, "run_at": _iso(row.run_at),
-        "created": _iso(row.created), "updated": _iso(row.updated),
+        "id": row.id,
+        "name": row.name,
+        "product": row.product_id,
+        "branch_tag": row.branch_tag or row.branch,
+        "branch": row.branch,
+        "commit_hash": row.commit_hash,
+        "build_id": row.build_id,
+        "version": row.version,
+        "status": row.status,
+        "engagement_type": row.engagement_type,
+        "target_start": row.target_start.isoformat(),
+        "target_end": row.target_end.isoformat(),
+        "tags": row.tags,
+        "pipeline_id": row.pipeline_id,
+        "run_at": _iso(row.run_at),
+        "created": _iso(row.created),
+        "updated": _iso(row.updated),
         "source_code_management_uri": row.source_code_management_uri or None,
     }
 
 
 def test_json(row: Scan) -> dict[str, Any]:
     return {
-        "id": row.id, "engagement": row.engagement_id, "title": row.title, "scan_type": row.scan_type,
-        "test_type_name": row.scan_type, "version": row.version, "build_id": row.build_id,
-        "commit_hash": row.commit_hash, "branch_tag": row.branch_tag, "tags": row.tags,
-        "finding_count": row.finding_count, "artifact_name": row.artifact_name,
-        "scanner_version": row.scanner_version, "report_format": row.report_format,
-        "statistics": row.statistics, "target_start": _iso(row.created),
-        "created": _iso(row.created), "updated": _iso(row.updated),
+        "id": row.id,
+        "engagement": row.engagement_id,
+        "title": row.title,
+        "scan_type": row.scan_type,
+        "test_type_name": row.scan_type,
+        "version": row.version,
+        "build_id": row.build_id,
+        "commit_hash": row.commit_hash,
+        "branch_tag": row.branch_tag,
+        "tags": row.tags,
+        "finding_count": row.finding_count,
+        "artifact_name": row.artifact_name,
+        "scanner_version": row.scanner_version,
+        "report_format": row.report_format,
+        "statistics": row.statistics,
+        "target_start": _iso(row.created),
+        "created": _iso(row.created),
+        "updated": _iso(row.updated),
     }
 
 
 @router.get("/product_types/")
 def list_product_types(
-    request: Request, who: Principal = Depends(principal), name: str | None = None,
-    limit: int | None = Query(None, ge=0), offset: int | None = Query(None, ge=0),
+    request: Request,
+    who: Principal = Depends(principal),
+    name: str | None = None,
+    limit: int | None = Query(None, ge=0),
+    offset: int | None = Query(None, ge=0),
 ) -> dict[str, Any]:
     statement = select(ProductType).order_by(ProductType.id)
     if name:
@@ -82,13 +124,19 @@ def list_product_types(
 
 @router.get("/products/")
 def list_products(
-    request: Request, who: Principal = Depends(principal), name: str | None = None,
-    name_exact: str | None = None, prod_type: int | None = None,
-    limit: int | None = Query(None, ge=0), offset: int | None = Query(None, ge=0),
+    request: Request,
+    who: Principal = Depends(principal),
+    name: str | None = None,
+    name_exact: str | None = None,
+    prod_type: int | None = None,
+    limit: int | None = Query(None, ge=0),
+    offset: int | None = Query(None, ge=0),
 ) -> dict[str, Any]:
     statement = select(Product).order_by(Product.id)
     if name:
-        statement = statement.where(func.lower(Product.name).contains(name.lower(), autoescape=True))
+        statement = statement.where(
+            func.lower(Product.name).contains(name.lower(), autoescape=True)
+        )
     if name_exact:
         statement = statement.where(Product.name == name_exact)
     if prod_type is not None:
@@ -99,9 +147,13 @@ def list_products(
 
 @router.get("/engagements/")
 def list_engagements(
-    request: Request, who: Principal = Depends(principal), product: int | None = None,
-    name: str | None = None, product_name: str | None = None,
-    limit: int | None = Query(None, ge=0), offset: int | None = Query(None, ge=0),
+    request: Request,
+    who: Principal = Depends(principal),
+    product: int | None = None,
+    name: str | None = None,
+    product_name: str | None = None,
+    limit: int | None = Query(None, ge=0),
+    offset: int | None = Query(None, ge=0),
 ) -> dict[str, Any]:
     statement = select(Engagement).order_by(Engagement.id)
     if product is not None:
@@ -117,7 +169,9 @@ def list_engagements(
 
 
 @router.get("/engagements/{engagement_id}/")
-def get_engagement(engagement_id: int, request: Request, who: Principal = Depends(principal)) -> dict[str, Any]:
+def get_engagement(
+    engagement_id: int, request: Request, who: Principal = Depends(principal)
+) -> dict[str, Any]:
     with services(request).sessions.read() as session:
         row = session.get(Engagement, engagement_id)
         if row is None:
@@ -126,7 +180,9 @@ def get_engagement(engagement_id: int, request: Request, who: Principal = Depend
 
 
 @router.get("/engagements/{engagement_id}/findings/")
-def engagement_findings(engagement_id: int, request: Request, who: Principal = Depends(principal)) -> dict[str, Any]:
+def engagement_findings(
+    engagement_id: int, request: Request, who: Principal = Depends(principal)
+) -> dict[str, Any]:
     """vulntrail: the findings this run contained, as they were in it, and those it resolved."""
     today = clock.now().date()
     with services(request).sessions.read() as session:
@@ -161,9 +217,13 @@ def engagement_findings(engagement_id: int, request: Request, who: Principal = D
 
 @router.get("/tests/")
 def list_tests(
-    request: Request, who: Principal = Depends(principal), engagement: int | None = None,
-    title: str | None = None, test_type: str | None = None,
-    limit: int | None = Query(None, ge=0), offset: int | None = Query(None, ge=0),
+    request: Request,
+    who: Principal = Depends(principal),
+    engagement: int | None = None,
+    title: str | None = None,
+    test_type: str | None = None,
+    limit: int | None = Query(None, ge=0),
+    offset: int | None = Query(None, ge=0),
 ) -> dict[str, Any]:
     statement = select(Scan).order_by(Scan.id)
     if engagement is not None:

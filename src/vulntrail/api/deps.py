@@ -35,7 +35,9 @@ def principal(request: Request) -> tokens.Principal:
     if not header:
         raise NotAuthenticated("Authentication credentials were not provided.")
     if scheme.lower() not in ("token", "bearer") or not credential.strip():
-        raise NotAuthenticated("Use 'Authorization: Token <token>' or 'Authorization: Bearer <token>'.")
+        raise NotAuthenticated(
+            "Use 'Authorization: Token <token>' or 'Authorization: Bearer <token>'."
+        )
     svc = services(request)
     with svc.sessions.read() as session:
         found = tokens.authenticate(session, credential.strip())
@@ -50,6 +52,8 @@ def principal(request: Request) -> tokens.Principal:
 def _touch(sessions: Sessions, token_id: int) -> None:
     try:
         with sessions.write() as session:
-            session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used=clock.now()))
-    except Exception:  # noqa: BLE001 - last-used time is a courtesy; never fail a request on it
+            session.execute(
+                update(ApiToken).where(ApiToken.id == token_id).values(last_used=clock.now())
+            )
+    except Exception:
         return

@@ -39,7 +39,11 @@ def install(app: FastAPI) -> None:
     async def _validation(_: Request, error: RequestValidationError) -> JSONResponse:
         fields: dict[str, list[str]] = {}
         for problem in error.errors():
-            location = [str(part) for part in problem.get("loc", ()) if part not in ("body", "query", "path")]
+            location = [
+                str(part)
+                for part in problem.get("loc", ())
+                if part not in ("body", "query", "path")
+            ]
             fields.setdefault(".".join(location) or "detail", []).append(str(problem.get("msg")))
         return JSONResponse(fields, status_code=400)
 
@@ -52,4 +56,6 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, error: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return JSONResponse({"detail": "internal error; the change was not applied"}, status_code=500)
+        return JSONResponse(
+            {"detail": "internal error; the change was not applied"}, status_code=500
+        )

@@ -52,7 +52,11 @@ def finding_json(
         "title": finding.title or finding.rule_id,
         "severity": Severity(finding.severity).label,
         "description": attrs.get("description", ""),
-        "mitigation": (f"Upgrade to {finding.fixed_version}" if finding.fixed_version else attrs.get("resolution", "")),
+        "mitigation": (
+            f"Upgrade to {finding.fixed_version}"
+            if finding.fixed_version
+            else attrs.get("resolution", "")
+        ),
         "references": "\n".join(attrs.get("references", [])),
         "active": active,
         "verified": finding.verified,
@@ -60,10 +64,14 @@ def finding_json(
         "mitigated": _iso(finding.mitigated_at),
         "false_p": finding.false_p,
         "risk_accepted": bool(accepted),
-        "risk_accepted_until": finding.risk_accepted_until.isoformat() if finding.risk_accepted_until else None,
+        "risk_accepted_until": finding.risk_accepted_until.isoformat()
+        if finding.risk_accepted_until
+        else None,
         "out_of_scope": finding.out_of_scope,
         "duplicate": False,
-        "date": clock.aware(finding.first_seen_at).date().isoformat() if finding.first_seen_at else None,
+        "date": clock.aware(finding.first_seen_at).date().isoformat()
+        if finding.first_seen_at
+        else None,
         "component_name": finding.package_name or None,
         "component_version": finding.installed_version or None,
         "file_path": attrs.get("package_path") or attrs.get("target") or None,

@@ -53,21 +53,32 @@ def list_findings(
     svc = services(request)
     size, start = clamp(limit, offset)
     filters = findings_repo.FindingFilters(
-        product_id=product, product_name=product_name, active=active, is_mitigated=is_mitigated,
-        false_p=false_p, out_of_scope=out_of_scope, risk_accepted=risk_accepted,
-        severity=_severity(severity), vulnerability_id=vulnerability_id,
-        component_name=component_name, title=title,
+        product_id=product,
+        product_name=product_name,
+        active=active,
+        is_mitigated=is_mitigated,
+        false_p=false_p,
+        out_of_scope=out_of_scope,
+        risk_accepted=risk_accepted,
+        severity=_severity(severity),
+        vulnerability_id=vulnerability_id,
+        component_name=component_name,
+        title=title,
     )
     today = clock.now().date()
     with svc.sessions.read() as session:
-        count, rows = findings_repo.page(session, filters, today, ordering=ordering, limit=size, offset=start)
+        count, rows = findings_repo.page(
+            session, filters, today, ordering=ordering, limit=size, offset=start
+        )
         newest = findings_repo.newest_runs(session, sorted({f.product_id for f, _ in rows}))
     results = [finding_json(f, o, today=today, newest=newest.get(f.product_id)) for f, o in rows]
     return paginated(request, count, size, start, results)
 
 
 @router.get("/findings/{finding_id}/")
-def get_finding(finding_id: int, request: Request, who: Principal = Depends(principal)) -> dict[str, Any]:
+def get_finding(
+    finding_id: int, request: Request, who: Principal = Depends(principal)
+) -> dict[str, Any]:
     svc = services(request)
     with svc.sessions.read() as session:
         return _one(session, finding_id)

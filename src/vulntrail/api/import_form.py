@@ -19,16 +19,33 @@ from vulntrail.parsers.interface import Severity
 _TRUE = {"true", "1", "yes", "on", "t", "y"}
 _FALSE = {"false", "0", "no", "off", "f", "n", ""}
 _TEXT_FIELDS = {
-    "product_name": 255, "product_type_name": 255, "engagement_name": 255, "test_title": 255,
-    "branch_tag": 255, "commit_hash": 255, "build_id": 255, "version": 100,
-    "source_code_management_uri": 600, "scan_type": 255,
+    "product_name": 255,
+    "product_type_name": 255,
+    "engagement_name": 255,
+    "test_title": 255,
+    "branch_tag": 255,
+    "commit_hash": 255,
+    "build_id": 255,
+    "version": 100,
+    "source_code_management_uri": 600,
+    "scan_type": 255,
 }
 # Accepted for compatibility; they do not change what vulntrail records.
 _ECHOED = (
-    "endpoint_to_add", "lead", "push_to_jira", "environment", "api_scan_configuration",
-    "service", "group_by", "create_finding_groups_for_all_findings", "apply_tags_to_findings",
-    "apply_tags_to_endpoints", "close_old_findings_product_scope", "do_not_reactivate",
-    "deduplication_on_engagement", "deduplication_execution_mode",
+    "endpoint_to_add",
+    "lead",
+    "push_to_jira",
+    "environment",
+    "api_scan_configuration",
+    "service",
+    "group_by",
+    "create_finding_groups_for_all_findings",
+    "apply_tags_to_findings",
+    "apply_tags_to_endpoints",
+    "close_old_findings_product_scope",
+    "do_not_reactivate",
+    "deduplication_on_engagement",
+    "deduplication_execution_mode",
 )
 
 
@@ -160,7 +177,9 @@ def build_request(form: FormData, mode: Mode, report: bytes | None) -> ImportReq
         raise FormErrors(reader.errors)
     assert scan_type is not None and report is not None
     file_name = getattr(upload(form), "filename", "") or ""
-    return ImportRequest(mode=mode, scan_type=scan_type, report=report, file_name=file_name, echo=echo, **values)
+    return ImportRequest(
+        mode=mode, scan_type=scan_type, report=report, file_name=file_name, echo=echo, **values
+    )
 
 
 def response_body(request: ImportRequest, result_fields: dict[str, Any]) -> dict[str, Any]:
@@ -174,7 +193,9 @@ def response_body(request: ImportRequest, result_fields: dict[str, Any]) -> dict
         "product_type_name": request.product_type_name,
         "product_name": request.product_name,
         "engagement_name": request.engagement_name,
-        "engagement_end_date": request.engagement_end_date.isoformat() if request.engagement_end_date else None,
+        "engagement_end_date": request.engagement_end_date.isoformat()
+        if request.engagement_end_date
+        else None,
         "test_title": request.test_title,
         "auto_create_context": request.auto_create_context,
         "branch_tag": request.branch_tag,

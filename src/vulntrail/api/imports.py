@@ -41,13 +41,15 @@ async def _handle(request: Request, mode: Mode) -> JSONResponse:
         )
     try:
         form = await request.form(max_files=2, max_fields=200)
-    except Exception as error:  # noqa: BLE001 - a malformed body is the client's problem
+    except Exception as error:
         raise BadRequest(f"the multipart body could not be read: {error}") from None
     try:
         upload = import_form.upload(form)
         report = await upload.read(limit + 1) if upload is not None else None
         if report is not None and len(report) > limit:
-            raise PayloadTooLarge(f"the file is larger than the limit of {limit} bytes", field="file")
+            raise PayloadTooLarge(
+                f"the file is larger than the limit of {limit} bytes", field="file"
+            )
         try:
             import_request = import_form.build_request(form, mode, report)
         except import_form.FormErrors as errors:

@@ -15,7 +15,9 @@ def clamp(limit: int | None, offset: int | None) -> tuple[int, int]:
     return size, max(0, offset or 0)
 
 
-def paginated(request: Request, count: int, limit: int, offset: int, results: list[Any]) -> dict[str, Any]:
+def paginated(
+    request: Request, count: int, limit: int, offset: int, results: list[Any]
+) -> dict[str, Any]:
     def link(new_offset: int) -> str:
         return str(request.url.include_query_params(limit=limit, offset=new_offset))
 

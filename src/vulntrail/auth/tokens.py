@@ -45,8 +45,12 @@ def store_token(
     session: Session, user: User, token: str, *, name: str = "", expires: datetime | None = None
 ) -> ApiToken:
     row = ApiToken(
-        user_id=user.id, name=name, token_hash=token_hash(token),
-        prefix=token[: len(TOKEN_PREFIX) + 4], created=clock.now(), expires=expires,
+        user_id=user.id,
+        name=name,
+        token_hash=token_hash(token),
+        prefix=token[: len(TOKEN_PREFIX) + 4],
+        created=clock.now(),
+        expires=expires,
         revoked=False,
     )
     session.add(row)
@@ -58,9 +62,9 @@ def authenticate(session: Session, token: str) -> tuple[Principal, ApiToken] | N
     """The principal a token stands for, or None for unknown, revoked or expired tokens."""
     digest = token_hash(token)
     row = session.execute(
-        select(ApiToken, User).join(User, User.id == ApiToken.user_id).where(
-            ApiToken.token_hash == digest
-        )
+        select(ApiToken, User)
+        .join(User, User.id == ApiToken.user_id)
+        .where(ApiToken.token_hash == digest)
     ).first()
     if row is None:
         return None

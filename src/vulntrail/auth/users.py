@@ -23,8 +23,11 @@ def create_user(session: Session, username: str, password: str | None, *, admin:
     if session.scalar(select(User.id).where(User.username == username)) is not None:
         raise Conflict(f"user {username!r} already exists", field="username")
     user = User(
-        username=username, password_hash=_hasher.hash(password) if password else None,
-        is_admin=admin, is_active=True, created=clock.now(),
+        username=username,
+        password_hash=_hasher.hash(password) if password else None,
+        is_admin=admin,
+        is_active=True,
+        created=clock.now(),
     )
     session.add(user)
     session.flush()

@@ -18,7 +18,10 @@ from vulntrail.store import migrate
 from vulntrail.store.db import Sessions, make_engine
 from vulntrail.store.models import User
 
-app = typer.Typer(help="vulntrail: container-vulnerability trails with a DefectDojo-compatible API.", no_args_is_help=True)
+app = typer.Typer(
+    help="vulntrail: container-vulnerability trails with a DefectDojo-compatible API.",
+    no_args_is_help=True,
+)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 user_app = typer.Typer(help="Local users.", no_args_is_help=True)
 token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
@@ -43,7 +46,9 @@ def _sessions(settings: Settings) -> Sessions:
 def serve(
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     port: int = typer.Option(8080, help="Port to listen on."),
-    workers: int = typer.Option(1, min=1, help="Server processes (use PostgreSQL beyond 1 for scale)."),
+    workers: int = typer.Option(
+        1, min=1, help="Server processes (use PostgreSQL beyond 1 for scale)."
+    ),
 ) -> None:
     """Migrate the store if needed and serve the web API."""
     settings = _settings()
@@ -58,13 +63,21 @@ def serve(
             "  Shown once; keep them. Use them as 'Authorization: Token <token>'.\n",
             err=True,
         )
-    typer.echo(f"vulntrail listening on http://{host}:{port} (database: {_safe_url(settings)})", err=True)
+    typer.echo(
+        f"vulntrail listening on http://{host}:{port} (database: {_safe_url(settings)})", err=True
+    )
     if workers == 1:
-        uvicorn.run(create_app(settings, migrate_on_start=False), host=host, port=port, log_level="info")
+        uvicorn.run(
+            create_app(settings, migrate_on_start=False), host=host, port=port, log_level="info"
+        )
     else:
         uvicorn.run(
-            "vulntrail.api.app:create_app_from_env", factory=True, host=host, port=port,
-            workers=workers, log_level="info",
+            "vulntrail.api.app:create_app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="info",
         )
 
 
@@ -89,7 +102,12 @@ def db_upgrade() -> None:
 def user_create(
     username: str,
     admin: bool = typer.Option(False, "--admin", help="Global administrator."),
-    password: str = typer.Option(None, "--password", envvar="VULNTRAIL_PASSWORD", help="Password (or VULNTRAIL_PASSWORD); none means token-only."),
+    password: str = typer.Option(
+        None,
+        "--password",
+        envvar="VULNTRAIL_PASSWORD",
+        help="Password (or VULNTRAIL_PASSWORD); none means token-only.",
+    ),
 ) -> None:
     """Create a local user."""
     settings = _settings()
@@ -110,7 +128,9 @@ def _parse_expiry(text: str | None) -> timedelta | None:
     units = {"d": 1, "w": 7}
     number, unit = text[:-1], text[-1:]
     if unit not in units or not number.isdigit():
-        raise typer.BadParameter("use a number of days or weeks, like 90d or 12w", param_hint="--expires")
+        raise typer.BadParameter(
+            "use a number of days or weeks, like 90d or 12w", param_hint="--expires"
+        )
     return timedelta(days=int(number) * units[unit])
 
 
@@ -131,7 +151,9 @@ def token_create(
         if owner is None:
             typer.echo(f"error: no user {user!r}; create it with `vulntrail user create`", err=True)
             raise typer.Exit(1)
-        tokens.store_token(session, owner, token, name=name, expires=clock.now() + lifetime if lifetime else None)
+        tokens.store_token(
+            session, owner, token, name=name, expires=clock.now() + lifetime if lifetime else None
+        )
     sys.stdout.write(token + "\n")
 
 

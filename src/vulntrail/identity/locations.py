@@ -13,10 +13,30 @@ import re
 # Distribution families Trivy reports as Result.Type for OS packages.
 OS_FAMILIES = frozenset(
     {
-        "alpine", "alma", "amazon", "azurelinux", "bottlerocket", "cbl-mariner", "centos",
-        "chainguard", "coreos", "debian", "echo", "fedora", "minimos", "opensuse",
-        "opensuse.leap", "opensuse.tumbleweed", "oracle", "photon", "redhat", "rocky", "sles",
-        "suse linux enterprise micro", "ubuntu", "wolfi",
+        "alpine",
+        "alma",
+        "amazon",
+        "azurelinux",
+        "bottlerocket",
+        "cbl-mariner",
+        "centos",
+        "chainguard",
+        "coreos",
+        "debian",
+        "echo",
+        "fedora",
+        "minimos",
+        "opensuse",
+        "opensuse.leap",
+        "opensuse.tumbleweed",
+        "oracle",
+        "photon",
+        "redhat",
+        "rocky",
+        "sles",
+        "suse linux enterprise micro",
+        "ubuntu",
+        "wolfi",
     }
 )
 # "image:tag (debian 10.2)" — how Trivy names the OS result of an image.

@@ -87,9 +87,15 @@ def _product_by_name(session: Session, request: ImportRequest, settings: Setting
             )
         type_id = _product_type_id(session, request.product_type_name, settings)
         product_id = _insert_ignore(
-            session, Product, "name",
-            name=name, prod_type_id=type_id, description="", default_branch=settings.default_branch,
-            created=clock.now(), updated=clock.now(),
+            session,
+            Product,
+            "name",
+            name=name,
+            prod_type_id=type_id,
+            description="",
+            default_branch=settings.default_branch,
+            created=clock.now(),
+            updated=clock.now(),
         )
     product = lock_product(session, product_id)
     if request.product_type_name:
@@ -107,7 +113,9 @@ def _product_by_name(session: Session, request: ImportRequest, settings: Setting
 
 def _product_type_id(session: Session, name: str | None, settings: Settings) -> int:
     name = (name or "").strip() or settings.default_product_type
-    return _insert_ignore(session, ProductType, "name", name=name, description="", created=clock.now())
+    return _insert_ignore(
+        session, ProductType, "name", name=name, description="", created=clock.now()
+    )
 
 
 def _insert_ignore(session: Session, model: type, unique: str, **values: object) -> int:
@@ -148,17 +156,27 @@ def create_engagement(
     session: Session, product: Product, name: str, request: ImportRequest, settings: Settings
 ) -> Engagement:
     branch = request.branch_tag or runorder.branch_from_name(name) or product.default_branch
-    today = (request.scan_date or clock.now().date())
+    today = request.scan_date or clock.now().date()
     run_at = clock.at_midnight(request.scan_date) if request.scan_date else clock.now()
     engagement = Engagement(
-        product_id=product.id, name=name, branch=branch, track_id=0, run_seq=0,
+        product_id=product.id,
+        name=name,
+        branch=branch,
+        track_id=0,
+        run_seq=0,
         pipeline_id=runorder.pipeline_id(name, request.build_id or ""),
-        build_id=request.build_id or "", commit_hash=request.commit_hash or "",
-        branch_tag=request.branch_tag or "", version=request.version or "",
+        build_id=request.build_id or "",
+        commit_hash=request.commit_hash or "",
+        branch_tag=request.branch_tag or "",
+        version=request.version or "",
         source_code_management_uri=request.source_code_management_uri or "",
-        tags=list(request.tags), target_start=today,
+        tags=list(request.tags),
+        target_start=today,
         target_end=request.engagement_end_date or today + timedelta(days=365),
-        run_at=run_at, created=clock.now(), updated=clock.now(), has_runs=False,
+        run_at=run_at,
+        created=clock.now(),
+        updated=clock.now(),
+        has_runs=False,
     )
     _assign_track(session, product, engagement, branch)
     session.add(engagement)
@@ -186,7 +204,9 @@ def _insert_ignore_track(session: Session, product_id: int, branch: str) -> int:
 
 
 def _new_run_seq(session: Session, track_id: int, pipeline: int | None) -> int:
-    newest = session.scalar(select(func.max(Engagement.run_seq)).where(Engagement.track_id == track_id))
+    newest = session.scalar(
+        select(func.max(Engagement.run_seq)).where(Engagement.track_id == track_id)
+    )
     taken = None
     if pipeline is not None:
         low = pipeline * runorder.SLOTS_PER_PIPELINE

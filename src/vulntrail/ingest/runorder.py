@@ -2,7 +2,7 @@
 
 Runs are ordered by pipeline id — the number that ends the engagement name
 (`CI-main-1234`), else the number that ends `build_id` — then by import time.
-`run_seq` packs both into one sortable integer: pipeline id × 1024 + the rank of
+`run_seq` packs both into one sortable integer: pipeline id * 1024 + the rank of
 this run among runs of the same pipeline id. A run with no pipeline id goes after
 every run the track holds when it arrives.
 """

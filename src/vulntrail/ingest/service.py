@@ -55,7 +55,9 @@ def prepare(request: ImportRequest) -> Prepared:
     try:
         report = parser(request.report)
     except ReportError as error:
-        raise BadRequest(f"the file is not a valid {request.scan_type} report: {error}", field="file") from None
+        raise BadRequest(
+            f"the file is not a valid {request.scan_type} report: {error}", field="file"
+        ) from None
     minimum = request.minimum_severity
     items = [item for item in identify(report) if item.finding.severity >= minimum]
     return Prepared(
@@ -93,18 +95,23 @@ def _replay(
     scan = target.scan
     if scan is None or scan.report_sha256 != prepared.sha256:
         scan = session.scalar(
-            select(Scan).where(
+            select(Scan)
+            .where(
                 Scan.engagement_id == target.engagement.id,
                 Scan.scan_type == request.scan_type,
                 Scan.report_sha256 == prepared.sha256,
-            ).limit(1)
+            )
+            .limit(1)
         )
     if scan is None:
         return None
     return ImportResult(
-        test_id=scan.id, engagement_id=target.engagement.id, product_id=target.product.id,
+        test_id=scan.id,
+        engagement_id=target.engagement.id,
+        product_id=target.product.id,
         product_type_id=target.product.prod_type_id,
-        statistics=statistics.unchanged(scan.statistics), changed=False,
+        statistics=statistics.unchanged(scan.statistics),
+        changed=False,
     )
 
 
@@ -137,17 +144,25 @@ def _record(
         _mark_verified(session, test_members.keys(), window)
 
     old_members = members.unpack(target.scan.members) if target.scan is not None else {}
-    stats = _statistics(session, window, request, test_members, old_members, previous, desired, created_ids)
+    stats = _statistics(
+        session, window, request, test_members, old_members, previous, desired, created_ids
+    )
     scan = _save_scan(session, target, request, prepared, test_members, stats)
     for part in trail.chunks(sorted(created_ids)):
         session.execute(update(Finding).where(Finding.id.in_(part)).values(first_test_id=scan.id))
     return ImportResult(
-        test_id=scan.id, engagement_id=engagement.id, product_id=product.id,
-        product_type_id=product.prod_type_id, statistics=stats, changed=True,
+        test_id=scan.id,
+        engagement_id=engagement.id,
+        product_id=product.id,
+        product_type_id=product.prod_type_id,
+        statistics=stats,
+        changed=True,
     )
 
 
-def _other_tests_content(session: Session, engagement_id: int, replaced: Scan | None) -> dict[int, int]:
+def _other_tests_content(
+    session: Session, engagement_id: int, replaced: Scan | None
+) -> dict[int, int]:
     """The run holds the union of its tests; a re-imported test's old content is left out."""
     statement = select(Scan.members).where(Scan.engagement_id == engagement_id).order_by(Scan.id)
     if replaced is not None:
@@ -159,7 +174,9 @@ def _other_tests_content(session: Session, engagement_id: int, replaced: Scan | 
 
 
 def _mark_verified(session: Session, finding_ids: Iterable[int], window: trail.Window) -> None:
-    todo = [fid for fid in finding_ids if not (fid in window.triage and window.triage[fid].verified)]
+    todo = [
+        fid for fid in finding_ids if not (fid in window.triage and window.triage[fid].verified)
+    ]
     for part in trail.chunks(sorted(todo)):
         session.execute(update(Finding).where(Finding.id.in_(part)).values(verified=True))
 
@@ -177,7 +194,9 @@ def _statistics(
     severity = _severities(session, window, [*old_members.values(), *desired.values()])
     today = clock.now().date()
 
-    def counted(pairs: Iterable[tuple[int, int]], *, mitigated: bool = False) -> list[statistics.Counted]:
+    def counted(
+        pairs: Iterable[tuple[int, int]], *, mitigated: bool = False
+    ) -> list[statistics.Counted]:
         out = []
         for fid, occ in pairs:
             row = window.triage.get(fid)
@@ -189,7 +208,9 @@ def _statistics(
                     severity=severity.get(occ, 0),
                     active=not (mitigated or false_p or out_of_scope or accepted),
                     verified=bool(request.verified or (row and row.verified)),
-                    false_p=false_p, out_of_scope=out_of_scope, risk_accepted=accepted,
+                    false_p=false_p,
+                    out_of_scope=out_of_scope,
+                    risk_accepted=accepted,
                     is_mitigated=mitigated,
                 )
             )
@@ -206,7 +227,9 @@ def _statistics(
             "created": counted((f, desired[f]) for f in new_in_run if f not in seen),
             "reactivated": counted((f, desired[f]) for f in new_in_run if f in seen),
             "untouched": counted((f, desired[f]) for f in desired if f in previous),
-            "closed": counted(((f, o) for f, o in previous.items() if f not in desired), mitigated=True),
+            "closed": counted(
+                ((f, o) for f, o in previous.items() if f not in desired), mitigated=True
+            ),
         },
     )
 
@@ -216,11 +239,15 @@ def _acceptance_valid(row: Any, today: date) -> bool:
     return until is None or until >= today
 
 
-def _severities(session: Session, window: trail.Window, occurrence_ids: Iterable[int]) -> dict[int, int]:
+def _severities(
+    session: Session, window: trail.Window, occurrence_ids: Iterable[int]
+) -> dict[int, int]:
     known = window.occurrence_severity
     missing = sorted({occ for occ in occurrence_ids if occ not in known})
     for part in trail.chunks(missing):
-        rows = session.execute(select(Occurrence.id, Occurrence.severity).where(Occurrence.id.in_(part)))
+        rows = session.execute(
+            select(Occurrence.id, Occurrence.severity).where(Occurrence.id.in_(part))
+        )
         known.update({row.id: row.severity for row in rows})
     return known
 
@@ -232,8 +259,12 @@ def _save_report(session: Session, request: ImportRequest, prepared: Prepared) -
     session.execute(
         insert(Report)
         .values(
-            sha256=prepared.sha256, size=prepared.size, codec=blobs.CODEC,
-            data=prepared.compressed, file_name=request.file_name[:255], created=clock.now(),
+            sha256=prepared.sha256,
+            size=prepared.size,
+            codec=blobs.CODEC,
+            data=prepared.compressed,
+            file_name=request.file_name[:255],
+            created=clock.now(),
         )
         .on_conflict_do_nothing(index_elements=["sha256"])
     )
@@ -269,8 +300,10 @@ def _save_scan(
     scan.members = members.pack(test_members)
     scan.statistics = stats
     scan.options = {
-        "minimum_severity": request.minimum_severity.label, "active": request.active,
-        "verified": request.verified, "close_old_findings": request.close_old_findings,
+        "minimum_severity": request.minimum_severity.label,
+        "active": request.active,
+        "verified": request.verified,
+        "close_old_findings": request.close_old_findings,
         "mode": request.mode.value,
     }
     if request.tags or target.scan is None:

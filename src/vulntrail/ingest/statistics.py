@@ -16,8 +16,14 @@ from typing import Any
 from vulntrail.parsers.interface import Severity
 
 STATUS_FIELDS = (
-    "active", "verified", "duplicate", "false_p", "out_of_scope", "is_mitigated",
-    "risk_accepted", "total",
+    "active",
+    "verified",
+    "duplicate",
+    "false_p",
+    "out_of_scope",
+    "is_mitigated",
+    "risk_accepted",
+    "total",
 )
 SEVERITY_KEYS = ("info", "low", "medium", "high", "critical")
 DELTA_ACTIONS = ("created", "closed", "reactivated", "untouched")
@@ -45,9 +51,13 @@ def count(findings: Iterable[Counted]) -> dict[str, dict[str, int]]:
     for item in findings:
         row = table[SEVERITY_KEYS[Severity(item.severity)]]
         for name, flag in (
-            ("active", item.active), ("verified", item.verified), ("false_p", item.false_p),
-            ("out_of_scope", item.out_of_scope), ("is_mitigated", item.is_mitigated),
-            ("risk_accepted", item.risk_accepted), ("total", True),
+            ("active", item.active),
+            ("verified", item.verified),
+            ("false_p", item.false_p),
+            ("out_of_scope", item.out_of_scope),
+            ("is_mitigated", item.is_mitigated),
+            ("risk_accepted", item.risk_accepted),
+            ("total", True),
         ):
             if flag:
                 row[name] += 1

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import bisect
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -67,7 +68,7 @@ def track_status(spans: Sequence[SpanRow], runs: TrackRuns) -> TrackStatus | Non
         return None
     ordered = sorted(spans, key=lambda span: span.start)
     reopens = 0
-    for earlier, later in zip(ordered, ordered[1:], strict=False):
+    for earlier, later in itertools.pairwise(ordered):
         assert earlier.end is not None
         following = runs.after(earlier.end)
         if following is None or following.seq != later.start:
@@ -76,7 +77,9 @@ def track_status(spans: Sequence[SpanRow], runs: TrackRuns) -> TrackStatus | Non
     newest = runs.newest
     assert newest is not None
     if last.end is None:
-        return TrackStatus(True, runs.at(ordered[0].start), newest, None, reopens, last.occurrence_id)
+        return TrackStatus(
+            True, runs.at(ordered[0].start), newest, None, reopens, last.occurrence_id
+        )
     return TrackStatus(
         open=False,
         first_seen=runs.at(ordered[0].start),

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import Row, and_, bindparam, delete, insert, or_, select, update
+from sqlalchemy import Row, Table, and_, bindparam, delete, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from vulntrail import clock
@@ -21,6 +20,8 @@ from vulntrail.ingest.status import Run, TrackRuns, track_status
 from vulntrail.parsers.interface import ParsedFinding
 from vulntrail.store.models import Engagement, Finding, Occurrence, Span
 
+SPANS = cast(Table, Span.__table__)
+FINDINGS = cast(Table, Finding.__table__)
 CHUNK = 900  # bound parameters per IN (…) list, under every backend's limit
 T = TypeVar("T")
 
@@ -80,9 +81,18 @@ def track_runs(session: Session, track_id: int, including: Engagement) -> TrackR
 
 
 _SPAN_COLUMNS = (
-    Span.id, Span.finding_id, Span.occurrence_id, Span.start_seq, Span.end_seq,
-    Finding.identity, Occurrence.attrs_hash, Occurrence.severity,
-    Finding.false_p, Finding.out_of_scope, Finding.risk_accepted, Finding.risk_accepted_until,
+    Span.id,
+    Span.finding_id,
+    Span.occurrence_id,
+    Span.start_seq,
+    Span.end_seq,
+    Finding.identity,
+    Occurrence.attrs_hash,
+    Occurrence.severity,
+    Finding.false_p,
+    Finding.out_of_scope,
+    Finding.risk_accepted,
+    Finding.risk_accepted_until,
     Finding.verified,
 )
 
@@ -121,8 +131,13 @@ def resolve_findings(
     found: dict[bytes, int] = {}
     for part in chunks(missing):
         statement = select(
-            Finding.id, Finding.identity, Finding.false_p, Finding.out_of_scope,
-            Finding.risk_accepted, Finding.risk_accepted_until, Finding.verified,
+            Finding.id,
+            Finding.identity,
+            Finding.false_p,
+            Finding.out_of_scope,
+            Finding.risk_accepted,
+            Finding.risk_accepted_until,
+            Finding.verified,
         ).where(Finding.product_id == product_id, Finding.identity.in_(part))
         for row in session.execute(statement):
             found[row.identity] = row.id
@@ -142,19 +157,32 @@ def _insert_findings(
     now = clock.now()
     values = [
         {
-            "product_id": product_id, "identity": item.identity, "kind": item.finding.kind.value,
-            "rule_id": item.finding.rule_id[:255], "package_name": item.finding.package_name[:255],
-            "location": item.location, "resource": item.finding.resource,
-            "severity": int(item.finding.severity), "title": item.finding.title,
+            "product_id": product_id,
+            "identity": item.identity,
+            "kind": item.finding.kind.value,
+            "rule_id": item.finding.rule_id[:255],
+            "package_name": item.finding.package_name[:255],
+            "location": item.location,
+            "resource": item.finding.resource,
+            "severity": int(item.finding.severity),
+            "title": item.finding.title,
             "installed_version": item.finding.installed_version[:255],
-            "fixed_version": item.finding.fixed_version, "on_default_branch": False,
-            "present": False, "reopen_count": 0, "verified": False, "false_p": False,
-            "out_of_scope": False, "risk_accepted": False, "created": now,
+            "fixed_version": item.finding.fixed_version,
+            "on_default_branch": False,
+            "present": False,
+            "reopen_count": 0,
+            "verified": False,
+            "false_p": False,
+            "out_of_scope": False,
+            "risk_accepted": False,
+            "created": now,
             "last_status_update": now,
         }
         for item in items
     ]
-    statement = insert(Finding).returning(Finding.id, Finding.identity, sort_by_parameter_order=True)
+    statement = insert(Finding).returning(
+        Finding.id, Finding.identity, sort_by_parameter_order=True
+    )
     return {row.identity: row.id for row in session.execute(statement, values)}
 
 
@@ -167,8 +195,9 @@ def resolve_occurrences(
     if missing:
         for part in chunks(sorted({fid for fid, _ in missing})):
             rows = session.execute(
-                select(Occurrence.id, Occurrence.finding_id, Occurrence.attrs_hash, Occurrence.severity)
-                .where(Occurrence.finding_id.in_(part))
+                select(
+                    Occurrence.id, Occurrence.finding_id, Occurrence.attrs_hash, Occurrence.severity
+                ).where(Occurrence.finding_id.in_(part))
             )
             for row in rows:
                 window.occurrence_ids[(row.finding_id, row.attrs_hash)] = row.id
@@ -179,7 +208,10 @@ def resolve_occurrences(
             if (fid, item.attrs_hash) not in window.occurrence_ids
         ]
         _insert_occurrences(session, new, window)
-    return [window.occurrence_ids[(fid, item.attrs_hash)] for fid, item in zip(finding_ids, items, strict=True)]
+    return [
+        window.occurrence_ids[(fid, item.attrs_hash)]
+        for fid, item in zip(finding_ids, items, strict=True)
+    ]
 
 
 def _insert_occurrences(
@@ -191,15 +223,22 @@ def _insert_occurrences(
     now = clock.now()
     values = [
         {
-            "finding_id": fid, "attrs_hash": item.attrs_hash, "severity": int(item.finding.severity),
-            "title": item.finding.title, "installed_version": item.finding.installed_version[:255],
+            "finding_id": fid,
+            "attrs_hash": item.attrs_hash,
+            "severity": int(item.finding.severity),
+            "title": item.finding.title,
+            "installed_version": item.finding.installed_version[:255],
             "fixed_version": item.finding.fixed_version,
-            "attrs": occurrence_attrs(item.finding, item.target), "created": now,
+            "attrs": occurrence_attrs(item.finding, item.target),
+            "created": now,
         }
         for fid, item in unique.values()
     ]
     statement = insert(Occurrence).returning(
-        Occurrence.id, Occurrence.finding_id, Occurrence.attrs_hash, Occurrence.severity,
+        Occurrence.id,
+        Occurrence.finding_id,
+        Occurrence.attrs_hash,
+        Occurrence.severity,
         sort_by_parameter_order=True,
     )
     for row in session.execute(statement, values):
@@ -210,26 +249,44 @@ def _insert_occurrences(
 def occurrence_attrs(item: ParsedFinding, target: str) -> dict[str, Any]:
     """Every reported attribute not kept in its own column, as JSON."""
     return {
-        "description": item.description, "aliases": list(item.aliases),
-        "result_class": item.result_class, "result_type": item.result_type, "target": target,
-        "resource": item.resource, "package_id": item.package_id,
-        "package_path": item.package_path, "purl": item.purl, "status": item.status,
+        "description": item.description,
+        "aliases": list(item.aliases),
+        "result_class": item.result_class,
+        "result_type": item.result_type,
+        "target": target,
+        "resource": item.resource,
+        "package_id": item.package_id,
+        "package_path": item.package_path,
+        "purl": item.purl,
+        "status": item.status,
         "severity_source": item.severity_source,
         "vendor_severity": dict(item.vendor_severity),
         "cvss": [
             {
-                "source": c.source, "v2_vector": c.v2_vector, "v2_score": c.v2_score,
-                "v3_vector": c.v3_vector, "v3_score": c.v3_score,
-                "v40_vector": c.v40_vector, "v40_score": c.v40_score,
+                "source": c.source,
+                "v2_vector": c.v2_vector,
+                "v2_score": c.v2_score,
+                "v3_vector": c.v3_vector,
+                "v3_score": c.v3_score,
+                "v40_vector": c.v40_vector,
+                "v40_score": c.v40_score,
             }
             for c in item.cvss
         ],
-        "cwes": list(item.cwes), "references": list(item.references),
-        "primary_url": item.primary_url, "published": item.published,
-        "last_modified": item.last_modified, "layer_digest": item.layer_digest,
-        "layer_diff_id": item.layer_diff_id, "start_line": item.start_line,
-        "end_line": item.end_line, "message": item.message, "resolution": item.resolution,
-        "category": item.category, "kind": item.kind.value, "rule_id": item.rule_id,
+        "cwes": list(item.cwes),
+        "references": list(item.references),
+        "primary_url": item.primary_url,
+        "published": item.published,
+        "last_modified": item.last_modified,
+        "layer_digest": item.layer_digest,
+        "layer_diff_id": item.layer_diff_id,
+        "start_line": item.start_line,
+        "end_line": item.end_line,
+        "message": item.message,
+        "resolution": item.resolution,
+        "category": item.category,
+        "kind": item.kind.value,
+        "rule_id": item.rule_id,
         "package_name": item.package_name,
     }
 
@@ -245,10 +302,11 @@ def apply_run(
             session.execute(delete(Span).where(Span.id.in_(part)))
     if edits.updated:
         session.execute(
-            update(Span.__table__)
-            .where(Span.__table__.c.id == bindparam("span_id"))
+            update(SPANS)
+            .where(SPANS.c.id == bindparam("span_id"))
             .values(
-                occurrence_id=bindparam("occ"), start_seq=bindparam("start"),
+                occurrence_id=bindparam("occ"),
+                start_seq=bindparam("start"),
                 end_seq=bindparam("end"),
             ),
             [
@@ -261,8 +319,10 @@ def apply_run(
             insert(Span),
             [
                 {
-                    "track_id": track_id, "finding_id": row.finding_id,
-                    "occurrence_id": row.occurrence_id, "start_seq": row.start,
+                    "track_id": track_id,
+                    "finding_id": row.finding_id,
+                    "occurrence_id": row.occurrence_id,
+                    "start_seq": row.start,
                     "end_seq": row.end,
                 }
                 for row in edits.inserted
@@ -286,20 +346,26 @@ def refresh_status(
     current: dict[int, Row[Any]] = {}
     for part in chunks(ids):
         for row in session.execute(
-            select(Span.id, Span.finding_id, Span.occurrence_id, Span.start_seq, Span.end_seq)
-            .where(Span.track_id == track_id, Span.finding_id.in_(part))
+            select(
+                Span.id, Span.finding_id, Span.occurrence_id, Span.start_seq, Span.end_seq
+            ).where(Span.track_id == track_id, Span.finding_id.in_(part))
         ):
             spans.setdefault(row.finding_id, []).append(
                 SpanRow(row.id, row.finding_id, row.occurrence_id, row.start_seq, row.end_seq)
             )
-        for row in session.execute(
+        for status_row in session.execute(
             select(
-                Finding.id, Finding.on_default_branch, Finding.present, Finding.occurrence_id,
-                Finding.first_seen_engagement_id, Finding.last_seen_engagement_id,
-                Finding.mitigated_engagement_id, Finding.reopen_count,
+                Finding.id,
+                Finding.on_default_branch,
+                Finding.present,
+                Finding.occurrence_id,
+                Finding.first_seen_engagement_id,
+                Finding.last_seen_engagement_id,
+                Finding.mitigated_engagement_id,
+                Finding.reopen_count,
             ).where(Finding.id.in_(part))
         ):
-            current[row.id] = row
+            current[status_row.id] = status_row
     changes = _status_changes(spans, current, runs, default=default)
     _write_status(session, changes)
 
@@ -317,20 +383,29 @@ def _status_changes(
             continue
         if status is None:
             values: dict[str, Any] = {
-                "on_default_branch": False, "present": False, "occurrence_id": row.occurrence_id,
-                "first_seen_engagement_id": None, "first_seen_at": None,
-                "last_seen_engagement_id": None, "last_seen_at": None,
-                "mitigated_engagement_id": None, "mitigated_at": None, "reopen_count": 0,
+                "on_default_branch": False,
+                "present": False,
+                "occurrence_id": row.occurrence_id,
+                "first_seen_engagement_id": None,
+                "first_seen_at": None,
+                "last_seen_engagement_id": None,
+                "last_seen_at": None,
+                "mitigated_engagement_id": None,
+                "mitigated_at": None,
+                "reopen_count": 0,
             }
         else:
             values = {
-                "on_default_branch": True, "present": status.open,
+                "on_default_branch": True,
+                "present": status.open,
                 "occurrence_id": status.occurrence_id,
                 "first_seen_engagement_id": status.first_seen.engagement_id,
                 "first_seen_at": status.first_seen.run_at,
                 "last_seen_engagement_id": None if status.open else status.last_seen.engagement_id,
                 "last_seen_at": None if status.open else status.last_seen.run_at,
-                "mitigated_engagement_id": status.resolved_by.engagement_id if status.resolved_by else None,
+                "mitigated_engagement_id": status.resolved_by.engagement_id
+                if status.resolved_by
+                else None,
                 "mitigated_at": status.resolved_by.run_at if status.resolved_by else None,
                 "reopen_count": status.reopen_count,
             }
@@ -349,13 +424,18 @@ def _write_status(session: Session, changes: list[dict[str, Any]]) -> None:
     if not changes:
         return
     now = clock.now()
-    occurrence_ids = sorted({change["occurrence_id"] for change in changes if change["occurrence_id"]})
+    occurrence_ids = sorted(
+        {change["occurrence_id"] for change in changes if change["occurrence_id"]}
+    )
     attrs: dict[int, Row[Any]] = {}
     for part in chunks(occurrence_ids):
         for row in session.execute(
             select(
-                Occurrence.id, Occurrence.severity, Occurrence.title,
-                Occurrence.installed_version, Occurrence.fixed_version,
+                Occurrence.id,
+                Occurrence.severity,
+                Occurrence.title,
+                Occurrence.installed_version,
+                Occurrence.fixed_version,
             ).where(Occurrence.id.in_(part))
         ):
             attrs[row.id] = row
@@ -364,17 +444,21 @@ def _write_status(session: Session, changes: list[dict[str, Any]]) -> None:
         occ = attrs.get(change["occurrence_id"])
         if occ is not None:
             change.update(
-                severity=occ.severity, title=occ.title,
-                installed_version=occ.installed_version, fixed_version=occ.fixed_version,
+                severity=occ.severity,
+                title=occ.title,
+                installed_version=occ.installed_version,
+                fixed_version=occ.fixed_version,
             )
         change["last_status_update"] = now
         groups.setdefault(tuple(sorted(change)), []).append(change)
-    table = Finding.__table__
+    table = FINDINGS
     for keys, rows in groups.items():
         # Bound names must differ from column names in an executemany UPDATE.
-        columns = {key: bindparam("v_" + key) for key in keys if key != "fid"}
+        columns: dict[str, Any] = {key: bindparam("v_" + key) for key in keys if key != "fid"}
         params = [{"v_" + key: value for key, value in row.items()} for row in rows]
-        session.execute(update(table).where(table.c.id == bindparam("v_fid")).values(columns), params)
+        session.execute(
+            update(table).where(table.c.id == bindparam("v_fid")).values(columns), params
+        )
 
 
 def first_seen_before(
@@ -392,5 +476,3 @@ def first_seen_before(
             )
         )
     return seen
-
-

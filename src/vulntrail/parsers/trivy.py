@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
-from typing import Any, NamedTuple
-from urllib.parse import quote
+from typing import NamedTuple
 
 import msgspec
 
@@ -70,6 +69,37 @@ class _Where(NamedTuple):
     result_type: str
     target: str
     resource: str
+
+
+class _Shared:
+    """Per-report memo of converted CVSS and vendor-severity maps.
+
+    One CVE found in several packages, images or k8s resources carries the same
+    maps; converting each distinct map once and sharing the resulting tuples saves
+    time and memory on the large reports where it matters.
+    """
+
+    def __init__(self) -> None:
+        self._cvss: dict[tuple[tuple[str, CvssBlock], ...], tuple[Cvss, ...]] = {}
+        self._levels: dict[tuple[tuple[str, int], ...], tuple[tuple[str, str], ...]] = {}
+
+    def cvss(self, blocks: dict[str, CvssBlock] | None) -> tuple[Cvss, ...]:
+        if not blocks:
+            return ()
+        key = tuple(blocks.items())
+        found = self._cvss.get(key)
+        if found is None:
+            found = self._cvss[key] = _cvss(blocks)
+        return found
+
+    def vendor_severity(self, levels: dict[str, int] | None) -> tuple[tuple[str, str], ...]:
+        if not levels:
+            return ()
+        key = tuple(levels.items())
+        found = self._levels.get(key)
+        if found is None:
+            found = self._levels[key] = _vendor_severity(levels)
+        return found
 
 
 def parse_trivy(data: bytes) -> ParsedReport:
@@ -180,7 +210,7 @@ def _legacy_report(results: list[Result]) -> ParsedReport:
     # Every pre-0.20 Result names its Target; a list of other objects is not Trivy's.
     if any(result.Target is None for result in results):
         raise ReportError("not a Trivy JSON report: a list whose items have no Target")
-    findings = _findings(results, resource="")
+    findings = _findings(results, resource="", shared=_Shared())
     return ParsedReport(format="trivy-legacy", findings=tuple(findings))
 
 
@@ -202,7 +232,7 @@ def _object_report(document: ReportObject) -> ParsedReport:
         created_at=document.CreatedAt,
         os_family=metadata_os.Family if metadata_os else "",
         os_name=metadata_os.Name if metadata_os else "",
-        findings=tuple(_findings(document.Results or (), resource="")),
+        findings=tuple(_findings(document.Results or (), resource="", shared=_Shared())),
     )
 
 
@@ -213,10 +243,11 @@ def _k8s_report(document: ReportObject) -> ParsedReport:
         *(document.Misconfigurations or ()),
     )
     findings: list[ParsedFinding] = []
+    shared = _Shared()
     for resource in resources:
         # A resource Trivy failed to scan carries only Error and no Results.
         label = f"{resource.Namespace}/{resource.Kind}/{resource.Name}"
-        findings.extend(_findings(resource.Results or (), resource=label))
+        findings.extend(_findings(resource.Results or (), label, shared))
     return ParsedReport(
         format="trivy-k8s",
         artifact_name=document.ClusterName or "",
@@ -227,11 +258,11 @@ def _k8s_report(document: ReportObject) -> ParsedReport:
     )
 
 
-def _findings(results: Iterable[Result], resource: str) -> Iterator[ParsedFinding]:
+def _findings(results: Iterable[Result], resource: str, shared: _Shared) -> Iterator[ParsedFinding]:
     for result in results:
         where = _Where(result.Class, result.Type, result.Target or "", resource)
         for vulnerability in result.Vulnerabilities or ():
-            yield _vulnerability(vulnerability, where)
+            yield _vulnerability(vulnerability, where, shared)
         for check in result.Misconfigurations or ():
             if check.Status.upper() not in _NOT_FAILED:
                 yield _misconfiguration(check, where)
@@ -244,7 +275,7 @@ def _findings(results: Iterable[Result], resource: str) -> Iterator[ParsedFindin
 # --- one finding per item ----------------------------------------------------------
 
 
-def _vulnerability(item: Vulnerability, where: _Where) -> ParsedFinding:
+def _vulnerability(item: Vulnerability, where: _Where, shared: _Shared) -> ParsedFinding:
     vendor_ids = item.VendorIDs or ()
     rule_id = item.VulnerabilityID or (vendor_ids[0] if vendor_ids else "") or UNKNOWN_ID
     layer = item.Layer
@@ -262,13 +293,13 @@ def _vulnerability(item: Vulnerability, where: _Where) -> ParsedFinding:
         package_name=item.PkgName,
         package_id=item.PkgID,
         package_path=item.PkgPath,
-        purl=_purl(item.PkgIdentifier.PURL) if item.PkgIdentifier else "",
+        purl=item.PkgIdentifier.purl_text() if item.PkgIdentifier else "",
         installed_version=item.InstalledVersion,
         fixed_version=item.FixedVersion,
         status=item.Status,
         severity_source=item.SeveritySource,
-        vendor_severity=_vendor_severity(item.VendorSeverity),
-        cvss=_cvss(item.CVSS),
+        vendor_severity=shared.vendor_severity(item.VendorSeverity),
+        cvss=shared.cvss(item.CVSS),
         cwes=item.CweIDs or (),
         references=_references(item.References),
         primary_url=item.PrimaryURL,
@@ -403,31 +434,14 @@ def _severity_of_cvss(block: CvssBlock) -> Severity | None:
     return Severity.LOW if score > 0 else Severity.INFO
 
 
-def _vendor_severity(levels: dict[str, int] | None) -> tuple[tuple[str, str], ...]:
-    if not levels:
-        return ()
+def _vendor_severity(levels: dict[str, int]) -> tuple[tuple[str, str], ...]:
     return tuple(
         sorted([(source, _LABEL_BY_LEVEL.get(level, "Info")) for source, level in levels.items()])
     )
 
 
-def _cvss(blocks: dict[str, CvssBlock] | None) -> tuple[Cvss, ...]:
-    if not blocks:
-        return ()
-    return tuple(
-        [
-            Cvss(
-                source=source,
-                v2_vector=block.V2Vector,
-                v2_score=block.V2Score,
-                v3_vector=block.V3Vector,
-                v3_score=block.V3Score,
-                v40_vector=block.V40Vector,
-                v40_score=block.V40Score,
-            )
-            for source, block in sorted(blocks.items())
-        ]
-    )
+def _cvss(blocks: dict[str, CvssBlock]) -> tuple[Cvss, ...]:
+    return tuple([block.to_cvss(source) for source, block in sorted(blocks.items())])
 
 
 def _references(urls: tuple[str, ...] | None) -> tuple[str, ...]:
@@ -442,38 +456,3 @@ def _unique(ids: tuple[str, ...], exclude: str) -> tuple[str, ...]:
     if not ids:
         return ()
     return tuple(dict.fromkeys(text for text in ids if text and text != exclude))
-
-
-def _purl(value: str | dict[str, Any] | None) -> str:
-    if isinstance(value, dict):
-        return _purl_from_parts(value)
-    return value or ""
-
-
-def _purl_from_parts(parts: dict[str, Any]) -> str:
-    """Best-effort text of a packageurl-go struct that some Trivy builds serialized as-is."""
-    fields = {str(key).lower(): value for key, value in parts.items()}
-    kind, name = str(fields.get("type") or ""), str(fields.get("name") or "")
-    if not kind or not name:
-        return ""
-    namespace, version = str(fields.get("namespace") or ""), str(fields.get("version") or "")
-    text = f"pkg:{kind.lower()}/" + (f"{quote(namespace, safe='/')}/" if namespace else "")
-    text += quote(name, safe="") + (f"@{quote(version, safe=':+')}" if version else "")
-    qualifiers = _purl_qualifiers(fields.get("qualifiers"))
-    if qualifiers:
-        text += "?" + "&".join(f"{key}={quote(value, safe=':/')}" for key, value in qualifiers)
-    subpath = str(fields.get("subpath") or "")
-    return text + (f"#{subpath}" if subpath else "")
-
-
-def _purl_qualifiers(value: Any) -> list[tuple[str, str]]:
-    """packageurl-go writes [{"Key": k, "Value": v}, …]; a plain {k: v} map is accepted too."""
-    pairs: list[tuple[str, str]] = []
-    if isinstance(value, dict):
-        pairs = [(str(key), str(item)) for key, item in value.items()]
-    elif isinstance(value, list):
-        for entry in value:
-            if isinstance(entry, dict):
-                lowered = {str(key).lower(): item for key, item in entry.items()}
-                pairs.append((str(lowered.get("key") or ""), str(lowered.get("value") or "")))
-    return sorted((key.lower(), text) for key, text in pairs if key and text)

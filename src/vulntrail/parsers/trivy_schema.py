@@ -5,34 +5,44 @@ Field names are Trivy's JSON keys verbatim, so each one can be looked up in Triv
 rest (package lists, code snippets, image config) without building Python objects,
 which is what makes decoding faster than `json.loads`.
 
-Types follow Trivy's Go structs: every field may be absent (`omitempty`, or an
-older Trivy), strings default to "" and are never null (a Go string cannot be),
-while slices, maps, pointers and numbers may be null or absent and default to None.
+Types follow Trivy's Go structs: any field may be absent (`omitempty`, or an older
+Trivy); strings default to "" and are never null (a Go string cannot be), while
+slices, maps, pointers and numbers may be null or absent and default to None. Three
+strings are `None` when absent because their presence tells the report's shape.
 A value of the wrong JSON type is rejected by msgspec, with its path in the message.
 """
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import msgspec
 
-
-class _Schema(msgspec.Struct, gc=False, frozen=True):
-    """Base: untracked by the garbage collector, since these trees never form cycles."""
+from vulntrail.parsers.interface import Cvss
 
 
-class LayerRef(_Schema):
+class _Schema(msgspec.Struct, frozen=True, gc=False):
+    """Base: hashable (equal values can be shared), and untracked by the garbage
+    collector, since decoded trees never form cycles."""
+
+
+class LayerRef(_Schema, frozen=True):
     Digest: str = ""
     DiffID: str = ""
 
 
-class PkgIdent(_Schema):
+class PkgIdent(_Schema, frozen=True):
     # A string since Trivy 0.48; a packageurl-go struct in some builds before.
     PURL: str | dict[str, Any] | None = None
 
+    def purl_text(self) -> str:
+        if isinstance(self.PURL, dict):
+            return _purl_from_parts(self.PURL)
+        return self.PURL or ""
 
-class CvssBlock(_Schema):
+
+class CvssBlock(_Schema, frozen=True):
     V2Vector: str = ""
     V2Score: float | None = None
     V3Vector: str = ""
@@ -40,8 +50,19 @@ class CvssBlock(_Schema):
     V40Vector: str = ""
     V40Score: float | None = None
 
+    def to_cvss(self, source: str) -> Cvss:
+        return Cvss(
+            source=source,
+            v2_vector=self.V2Vector,
+            v2_score=self.V2Score,
+            v3_vector=self.V3Vector,
+            v3_score=self.V3Score,
+            v40_vector=self.V40Vector,
+            v40_score=self.V40Score,
+        )
 
-class Vulnerability(_Schema):
+
+class Vulnerability(_Schema, frozen=True):
     VulnerabilityID: str = ""
     VendorIDs: tuple[str, ...] | None = None
     PkgID: str = ""
@@ -65,13 +86,13 @@ class Vulnerability(_Schema):
     LastModifiedDate: str = ""
 
 
-class Cause(_Schema):
+class Cause(_Schema, frozen=True):
     Resource: str = ""
     StartLine: int | None = None
     EndLine: int | None = None
 
 
-class Misconfiguration(_Schema):
+class Misconfiguration(_Schema, frozen=True):
     Type: str = ""
     ID: str = ""
     AVDID: str = ""
@@ -87,7 +108,7 @@ class Misconfiguration(_Schema):
     CauseMetadata: Cause | None = None
 
 
-class Secret(_Schema):
+class Secret(_Schema, frozen=True):
     RuleID: str = ""
     # Not a Trivy secret key: a hand-edited corpus file puts a vulnerability id here.
     VulnerabilityID: str = ""
@@ -100,7 +121,7 @@ class Secret(_Schema):
     Layer: LayerRef | None = None
 
 
-class License(_Schema):
+class License(_Schema, frozen=True):
     Severity: str = ""
     Category: str = ""
     PkgName: str = ""
@@ -110,8 +131,8 @@ class License(_Schema):
     Link: str = ""
 
 
-class Result(_Schema):
-    Target: str | None = None  # None (absent) tells a legacy list of results from other lists
+class Result(_Schema, frozen=True):
+    Target: str | None = None  # every legacy Result has one; other lists of objects do not
     Class: str = ""
     Type: str = ""
     Vulnerabilities: list[Vulnerability] | None = None
@@ -120,7 +141,7 @@ class Result(_Schema):
     Licenses: list[License] | None = None
 
 
-class K8sResource(_Schema):
+class K8sResource(_Schema, frozen=True):
     Namespace: str = ""
     Kind: str = ""
     Name: str = ""
@@ -128,28 +149,28 @@ class K8sResource(_Schema):
     Error: str = ""
 
 
-class OSInfo(_Schema):
+class OSInfo(_Schema, frozen=True):
     Family: str = ""
     Name: str = ""
 
 
-class ImageMetadata(_Schema):
+class ImageMetadata(_Schema, frozen=True):
     OS: OSInfo | None = None
 
 
-class TrivyInfo(_Schema):
+class TrivyInfo(_Schema, frozen=True):
     Version: str = ""
 
 
-class ReportObject(_Schema):
+class ReportObject(_Schema, frozen=True):
     """Any top-level JSON object: a SchemaVersion 2 report or a `trivy k8s` report.
 
-    The last fields are never Trivy's: they only let the parser say what a
-    foreign file looks like. `Raw` keeps them as undecoded bytes, so they cost nothing.
+    The last fields are never Trivy's: they only let the parser say what a foreign
+    file looks like. `Raw` keeps them as undecoded bytes, so they cost nothing.
     """
 
     SchemaVersion: int | None = None
-    ArtifactName: str | None = None  # with ClusterName, None (absent) tells the shape
+    ArtifactName: str | None = None
     ArtifactType: str = ""
     CreatedAt: str = ""
     Metadata: ImageMetadata | None = None
@@ -169,3 +190,37 @@ class ReportObject(_Schema):
 
 # What any Trivy JSON file decodes to: a report object, a legacy list of results, or null.
 TrivyDocument = ReportObject | list[Result] | None
+
+
+def _purl_from_parts(parts: dict[str, Any]) -> str:
+    """Best-effort purl text of a packageurl-go struct serialized as a JSON object."""
+    fields = {str(key).lower(): _text(value) for key, value in parts.items()}
+    kind, name = fields.get("type", ""), fields.get("name", "")
+    if not kind or not name:
+        return ""
+    namespace, version, subpath = (
+        fields.get(key, "") for key in ("namespace", "version", "subpath")
+    )
+    text = f"pkg:{kind.lower()}/" + (f"{quote(namespace, safe='/')}/" if namespace else "")
+    text += quote(name, safe="") + (f"@{quote(version, safe=':+')}" if version else "")
+    qualifiers = _purl_qualifiers(parts.get("Qualifiers", parts.get("qualifiers")))
+    if qualifiers:
+        text += "?" + "&".join(f"{key}={quote(value, safe=':/')}" for key, value in qualifiers)
+    return text + (f"#{subpath}" if subpath else "")
+
+
+def _purl_qualifiers(value: Any) -> list[tuple[str, str]]:
+    """packageurl-go writes [{"Key": k, "Value": v}, …]; a plain {k: v} map is accepted too."""
+    if isinstance(value, dict):
+        pairs = [(str(key), _text(item)) for key, item in value.items()]
+    elif isinstance(value, list):
+        entries = [entry for entry in value if isinstance(entry, dict)]
+        pairs = [(_text(entry.get("Key")), _text(entry.get("Value"))) for entry in entries]
+    else:
+        pairs = []
+    return sorted((key.lower(), text) for key, text in pairs if key and text)
+
+
+def _text(value: Any) -> str:
+    # Only strings count: str() of a deeply nested list could itself overflow the stack.
+    return value if isinstance(value, str) else ""

@@ -54,9 +54,14 @@ class FindingFilters:
 
 
 ORDERINGS = {
-    "id": Finding.id, "-id": Finding.id.desc(), "severity": Finding.severity,
-    "-severity": Finding.severity.desc(), "title": Finding.title, "-title": Finding.title.desc(),
-    "date": Finding.first_seen_at, "-date": Finding.first_seen_at.desc(),
+    "id": Finding.id,
+    "-id": Finding.id.desc(),
+    "severity": Finding.severity,
+    "-severity": Finding.severity.desc(),
+    "title": Finding.title,
+    "-title": Finding.title.desc(),
+    "date": Finding.first_seen_at,
+    "-date": Finding.first_seen_at.desc(),
 }
 
 
@@ -84,7 +89,9 @@ def filtered(filters: FindingFilters, today: date) -> Select[Any]:
     if filters.component_name:
         statement = statement.where(Finding.package_name == filters.component_name)
     if filters.title:
-        statement = statement.where(Finding.title.ilike(f"%{_escape_like(filters.title)}%", escape="\\"))
+        statement = statement.where(
+            Finding.title.ilike(f"%{_escape_like(filters.title)}%", escape="\\")
+        )
     if filters.ids is not None:
         statement = statement.where(Finding.id.in_(filters.ids))
     return statement
@@ -95,7 +102,13 @@ def _escape_like(text: str) -> str:
 
 
 def page(
-    session: Session, filters: FindingFilters, today: date, *, ordering: str, limit: int, offset: int
+    session: Session,
+    filters: FindingFilters,
+    today: date,
+    *,
+    ordering: str,
+    limit: int,
+    offset: int,
 ) -> tuple[int, list[tuple[Finding, Occurrence | None]]]:
     ids = filtered(filters, today)
     total = session.scalar(select(func.count()).select_from(ids.subquery())) or 0

@@ -74,7 +74,9 @@ def run_findings(session: Session, engagement: Engagement) -> list[RunFinding]:
 def run_count(session: Session, track_id: int) -> int:
     return int(
         session.scalar(
-            select(func.count()).where(Engagement.track_id == track_id, Engagement.has_runs.is_(True))
+            select(func.count()).where(
+                Engagement.track_id == track_id, Engagement.has_runs.is_(True)
+            )
         )
         or 0
     )
