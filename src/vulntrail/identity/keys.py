@@ -31,7 +31,7 @@ from vulntrail.identity import locations
 from vulntrail.parsers.interface import FindingKind, ParsedFinding, ParsedReport
 
 
-class IdentifiedFinding(msgspec.Struct, frozen=True):
+class IdentifiedFinding(msgspec.Struct, frozen=True, gc=False):
     finding: ParsedFinding
     identity: bytes  # 16-byte digest of the identity key
     location: str  # human-readable normalized location (part of the key)

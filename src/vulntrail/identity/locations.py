@@ -76,8 +76,8 @@ def version_free_path(path: str, version: str) -> str:
     `…/python3.12/site-packages/requests-2.32.3.dist-info/METADATA` are one place.
     """
     text = path.strip().lstrip("/")
-    if version:
-        text = re.sub(rf"(?<![\w.]){re.escape(version)}(?![\w])", "{version}", text)
+    if version and version in text:
+        text = _replace_whole(text, version, "{version}")
     text = _DIST_INFO_VERSION.sub(r"-{version}\1", text)
     return _PYTHON_MINOR.sub("python3", text)
 
@@ -87,3 +87,20 @@ def package_key(result_type: str, name: str) -> str:
     if result_type.lower() in _PYTHON_TYPES:
         return _PEP503.sub("-", name).lower()
     return name
+
+
+def _replace_whole(text: str, word: str, replacement: str) -> str:
+    """Replace `word` where it is not glued to other letters or digits (plain string scan:
+    a regex compiled per version would thrash the pattern cache on every import)."""
+    out: list[str] = []
+    start = 0
+    while (found := text.find(word, start)) != -1:
+        end = found + len(word)
+        before = text[found - 1] if found else ""
+        after = text[end] if end < len(text) else ""
+        glued = (before.isalnum() or before in "._") or (after.isalnum() or after == "_")
+        out.append(text[start:found])
+        out.append(word if glued else replacement)
+        start = end
+    out.append(text[start:])
+    return "".join(out)

@@ -121,7 +121,10 @@ def _record(
     product, engagement, track = target.product, target.engagement, target.track
     runs = trail.track_runs(session, track.id, including=engagement)
     window = trail.load_window(session, track.id, runs, engagement.run_seq)
-    finding_ids, created_ids = trail.resolve_findings(session, product.id, prepared.items, window)
+    default = track.branch == product.default_branch
+    finding_ids, created_ids = trail.resolve_findings(
+        session, product.id, prepared.items, window, default=default
+    )
     occurrence_ids = trail.resolve_occurrences(session, prepared.items, finding_ids, window)
     test_members = dict(zip(finding_ids, occurrence_ids, strict=True))
 
@@ -131,15 +134,15 @@ def _record(
 
     edits = trail.apply_run(session, track.id, window, desired)
     engagement.has_runs = True
-    affected = set(edits.changed_findings)
+    # Findings created by this import were written with their status already.
+    affected = edits.changed_findings - created_ids
     if window.prev is not None:
         # A run slotted in right after a finding's last run becomes its resolving run.
+        prev_seq = window.prev.seq
         affected.update(
-            fid for fid, rows in window.spans.items() if any(r.end == window.prev.seq for r in rows)
+            fid for fid, rows in window.spans.items() if any(r.end == prev_seq for r in rows)
         )
-    trail.refresh_status(
-        session, track.id, runs, affected, default=track.branch == product.default_branch
-    )
+    trail.refresh_status(session, track.id, runs, affected, default=default)
     if request.verified:
         _mark_verified(session, test_members.keys(), window)
 
@@ -193,28 +196,35 @@ def _statistics(
 ) -> dict[str, Any]:
     severity = _severities(session, window, [*old_members.values(), *desired.values()])
     today = clock.now().date()
+    status_bits: dict[int, int] = {}
 
-    def counted(
-        pairs: Iterable[tuple[int, int]], *, mitigated: bool = False
-    ) -> list[statistics.Counted]:
-        out = []
-        for fid, occ in pairs:
+    def bits(fid: int) -> int:
+        if fid not in status_bits:
             row = window.triage.get(fid)
-            false_p = bool(row and row.false_p)
-            out_of_scope = bool(row and row.out_of_scope)
-            accepted = bool(row and row.risk_accepted and _acceptance_valid(row, today))
-            out.append(
-                statistics.Counted(
-                    severity=severity.get(occ, 0),
-                    active=not (mitigated or false_p or out_of_scope or accepted),
-                    verified=bool(request.verified or (row and row.verified)),
-                    false_p=false_p,
-                    out_of_scope=out_of_scope,
-                    risk_accepted=accepted,
-                    is_mitigated=mitigated,
-                )
-            )
-        return out
+            value = statistics.VERIFIED if request.verified or (row and row.verified) else 0
+            hidden = False
+            if row is not None:
+                for flag, bit in (
+                    (row.false_p, statistics.FALSE_P),
+                    (row.out_of_scope, statistics.OUT_OF_SCOPE),
+                ):
+                    if flag:
+                        value |= bit
+                        hidden = True
+                if row.risk_accepted and _acceptance_valid(row, today):
+                    value |= statistics.RISK_ACCEPTED
+                    hidden = True
+            status_bits[fid] = value if hidden else value | statistics.ACTIVE
+        return status_bits[fid]
+
+    def counted(pairs: Iterable[tuple[int, int]]) -> list[statistics.Counted]:
+        return [(severity.get(occ, 0), bits(fid)) for fid, occ in pairs]
+
+    def closed(pairs: Iterable[tuple[int, int]]) -> list[statistics.Counted]:
+        return [
+            (severity.get(occ, 0), (bits(fid) & ~statistics.ACTIVE) | statistics.IS_MITIGATED)
+            for fid, occ in pairs
+        ]
 
     new_in_run = [fid for fid in desired if fid not in previous]
     seen = trail.first_seen_before(
@@ -227,9 +237,7 @@ def _statistics(
             "created": counted((f, desired[f]) for f in new_in_run if f not in seen),
             "reactivated": counted((f, desired[f]) for f in new_in_run if f in seen),
             "untouched": counted((f, desired[f]) for f in desired if f in previous),
-            "closed": counted(
-                ((f, o) for f, o in previous.items() if f not in desired), mitigated=True
-            ),
+            "closed": closed((f, o) for f, o in previous.items() if f not in desired),
         },
     )
 

@@ -9,11 +9,9 @@ the previous run), untouched (present in the previous run too) and closed
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
-
-from vulntrail.parsers.interface import Severity
 
 STATUS_FIELDS = (
     "active",
@@ -29,17 +27,17 @@ SEVERITY_KEYS = ("info", "low", "medium", "high", "critical")
 DELTA_ACTIONS = ("created", "closed", "reactivated", "untouched")
 
 
-@dataclass(frozen=True, slots=True)
-class Counted:
-    """One finding as the statistics see it."""
-
-    severity: int
-    active: bool
-    verified: bool = False
-    false_p: bool = False
-    out_of_scope: bool = False
-    risk_accepted: bool = False
-    is_mitigated: bool = False
+# A finding as the statistics see it: (severity, status bits).
+Counted = tuple[int, int]
+ACTIVE, VERIFIED, FALSE_P, OUT_OF_SCOPE, IS_MITIGATED, RISK_ACCEPTED = (1, 2, 4, 8, 16, 32)
+_BITS = (
+    ("active", ACTIVE),
+    ("verified", VERIFIED),
+    ("false_p", FALSE_P),
+    ("out_of_scope", OUT_OF_SCOPE),
+    ("is_mitigated", IS_MITIGATED),
+    ("risk_accepted", RISK_ACCEPTED),
+)
 
 
 def empty() -> dict[str, dict[str, int]]:
@@ -48,20 +46,12 @@ def empty() -> dict[str, dict[str, int]]:
 
 def count(findings: Iterable[Counted]) -> dict[str, dict[str, int]]:
     table = empty()
-    for item in findings:
-        row = table[SEVERITY_KEYS[Severity(item.severity)]]
-        for name, flag in (
-            ("active", item.active),
-            ("verified", item.verified),
-            ("false_p", item.false_p),
-            ("out_of_scope", item.out_of_scope),
-            ("is_mitigated", item.is_mitigated),
-            ("risk_accepted", item.risk_accepted),
-            ("total", True),
-        ):
-            if flag:
-                row[name] += 1
-                table["total"][name] += 1
+    for (severity, bits), number in Counter(findings).items():
+        row = table[SEVERITY_KEYS[severity]]
+        for name, bit in (*_BITS, ("total", 0)):
+            if bits & bit or name == "total":
+                row[name] += number
+                table["total"][name] += number
     return table
 
 

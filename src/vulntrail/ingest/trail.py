@@ -10,18 +10,22 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Row, Table, and_, bindparam, delete, insert, or_, select, update
+import msgspec
+from sqlalchemy import Row, Table, and_, bindparam, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from vulntrail import clock
 from vulntrail.identity.keys import IdentifiedFinding
 from vulntrail.ingest.spans import SpanEdits, SpanRow, group_by_finding, set_run_content
-from vulntrail.ingest.status import Run, TrackRuns, track_status
+from vulntrail.ingest.status import Run, TrackRuns, TrackStatus, track_status
 from vulntrail.parsers.interface import ParsedFinding
+from vulntrail.store import bulk
 from vulntrail.store.models import Engagement, Finding, Occurrence, Span
 
 SPANS = cast(Table, Span.__table__)
 FINDINGS = cast(Table, Finding.__table__)
+OCCURRENCES = cast(Table, Occurrence.__table__)
+_encode = msgspec.json.Encoder().encode
 CHUNK = 900  # bound parameters per IN (…) list, under every backend's limit
 T = TypeVar("T")
 
@@ -124,7 +128,12 @@ def load_window(session: Session, track_id: int, runs: TrackRuns, seq: int) -> W
 
 
 def resolve_findings(
-    session: Session, product_id: int, items: Sequence[IdentifiedFinding], window: Window
+    session: Session,
+    product_id: int,
+    items: Sequence[IdentifiedFinding],
+    window: Window,
+    *,
+    default: bool,
 ) -> tuple[list[int], set[int]]:
     """The finding id of every item (created where new), and the ids created now."""
     missing = list({item.identity for item in items if item.identity not in window.by_identity})
@@ -142,18 +151,39 @@ def resolve_findings(
         for row in session.execute(statement):
             found[row.identity] = row.id
             window.triage[row.id] = row
-    to_create = [item for item in items if item.identity in set(missing) - found.keys()]
-    created = _insert_findings(session, product_id, to_create)
+    absent = set(missing) - found.keys()
+    to_create = [item for item in items if item.identity in absent]
+    created = _insert_findings(
+        session, product_id, to_create, new_finding_status(window, default=default), window
+    )
     found.update(created)
     ids = [window.by_identity.get(item.identity) or found[item.identity] for item in items]
     return ids, set(created.values())
 
 
+def new_finding_status(window: Window, *, default: bool) -> dict[str, Any]:
+    """The stored status of a finding first seen in this run: its only span is this run
+    (to the newest run, or to this run alone when newer runs exist and lack it)."""
+    nxt = window.nxt.seq if window.nxt is not None else None
+    span = SpanRow(None, 0, 0, window.seq, None if nxt is None else window.seq)
+    status = track_status([span], window.runs) if default else None
+    values = status_values(status)
+    values.pop("occurrence_id")
+    return values
+
+
 def _insert_findings(
-    session: Session, product_id: int, items: Sequence[IdentifiedFinding]
+    session: Session,
+    product_id: int,
+    items: Sequence[IdentifiedFinding],
+    status: dict[str, Any],
+    window: Window,
 ) -> dict[bytes, int]:
+    """Insert new findings together with the occurrence each is first seen with."""
     if not items:
         return {}
+    finding_ids = bulk.reserve_ids(session, FINDINGS, len(items))
+    occurrence_ids = bulk.reserve_ids(session, OCCURRENCES, len(items))
     now = clock.now()
     values = [
         {
@@ -168,9 +198,8 @@ def _insert_findings(
             "title": item.finding.title,
             "installed_version": item.finding.installed_version[:255],
             "fixed_version": item.finding.fixed_version,
-            "on_default_branch": False,
-            "present": False,
-            "reopen_count": 0,
+            **status,
+            "occurrence_id": occurrence_id,
             "verified": False,
             "false_p": False,
             "out_of_scope": False,
@@ -178,12 +207,11 @@ def _insert_findings(
             "created": now,
             "last_status_update": now,
         }
-        for item in items
+        for item, occurrence_id in zip(items, occurrence_ids, strict=True)
     ]
-    statement = insert(Finding).returning(
-        Finding.id, Finding.identity, sort_by_parameter_order=True
-    )
-    return {row.identity: row.id for row in session.execute(statement, values)}
+    bulk.insert_many(session, FINDINGS, values, ids=finding_ids)
+    _insert_occurrences(session, list(zip(finding_ids, items, strict=True)), window, occurrence_ids)
+    return {item.identity: new_id for item, new_id in zip(items, finding_ids, strict=True)}
 
 
 def resolve_occurrences(
@@ -215,13 +243,16 @@ def resolve_occurrences(
 
 
 def _insert_occurrences(
-    session: Session, new: Sequence[tuple[int, IdentifiedFinding]], window: Window
+    session: Session,
+    new: Sequence[tuple[int, IdentifiedFinding]],
+    window: Window,
+    ids: Sequence[int] | None = None,
 ) -> None:
     unique = {(fid, item.attrs_hash): (fid, item) for fid, item in new}
     if not unique:
         return
     now = clock.now()
-    values = [
+    values: list[dict[str, Any]] = [
         {
             "finding_id": fid,
             "attrs_hash": item.attrs_hash,
@@ -234,61 +265,16 @@ def _insert_occurrences(
         }
         for fid, item in unique.values()
     ]
-    statement = insert(Occurrence).returning(
-        Occurrence.id,
-        Occurrence.finding_id,
-        Occurrence.attrs_hash,
-        Occurrence.severity,
-        sort_by_parameter_order=True,
-    )
-    for row in session.execute(statement, values):
-        window.occurrence_ids[(row.finding_id, row.attrs_hash)] = row.id
-        window.occurrence_severity[row.id] = row.severity
+    inserted = bulk.insert_many(session, OCCURRENCES, values, ids=ids)
+    for row, new_id in zip(values, inserted, strict=True):
+        window.occurrence_ids[(row["finding_id"], row["attrs_hash"])] = new_id
+        window.occurrence_severity[new_id] = row["severity"]
 
 
-def occurrence_attrs(item: ParsedFinding, target: str) -> dict[str, Any]:
-    """Every reported attribute not kept in its own column, as JSON."""
-    return {
-        "description": item.description,
-        "aliases": list(item.aliases),
-        "result_class": item.result_class,
-        "result_type": item.result_type,
-        "target": target,
-        "resource": item.resource,
-        "package_id": item.package_id,
-        "package_path": item.package_path,
-        "purl": item.purl,
-        "status": item.status,
-        "severity_source": item.severity_source,
-        "vendor_severity": dict(item.vendor_severity),
-        "cvss": [
-            {
-                "source": c.source,
-                "v2_vector": c.v2_vector,
-                "v2_score": c.v2_score,
-                "v3_vector": c.v3_vector,
-                "v3_score": c.v3_score,
-                "v40_vector": c.v40_vector,
-                "v40_score": c.v40_score,
-            }
-            for c in item.cvss
-        ],
-        "cwes": list(item.cwes),
-        "references": list(item.references),
-        "primary_url": item.primary_url,
-        "published": item.published,
-        "last_modified": item.last_modified,
-        "layer_digest": item.layer_digest,
-        "layer_diff_id": item.layer_diff_id,
-        "start_line": item.start_line,
-        "end_line": item.end_line,
-        "message": item.message,
-        "resolution": item.resolution,
-        "category": item.category,
-        "kind": item.kind.value,
-        "rule_id": item.rule_id,
-        "package_name": item.package_name,
-    }
+def occurrence_attrs(item: ParsedFinding, target: str) -> msgspec.Raw:
+    """Every reported attribute, as the parser's own JSON (field names of ParsedFinding),
+    with the target written without this build's image tag."""
+    return msgspec.Raw(_encode(msgspec.structs.replace(item, target=target)))
 
 
 def apply_run(
@@ -315,8 +301,9 @@ def apply_run(
             ],
         )
     if edits.inserted:
-        session.execute(
-            insert(Span),
+        bulk.insert_many(
+            session,
+            SPANS,
             [
                 {
                     "track_id": track_id,
@@ -381,37 +368,40 @@ def _status_changes(
                 continue
             changes.append({"fid": finding_id, "occurrence_id": status.occurrence_id})
             continue
-        if status is None:
-            values: dict[str, Any] = {
-                "on_default_branch": False,
-                "present": False,
-                "occurrence_id": row.occurrence_id,
-                "first_seen_engagement_id": None,
-                "first_seen_at": None,
-                "last_seen_engagement_id": None,
-                "last_seen_at": None,
-                "mitigated_engagement_id": None,
-                "mitigated_at": None,
-                "reopen_count": 0,
-            }
-        else:
-            values = {
-                "on_default_branch": True,
-                "present": status.open,
-                "occurrence_id": status.occurrence_id,
-                "first_seen_engagement_id": status.first_seen.engagement_id,
-                "first_seen_at": status.first_seen.run_at,
-                "last_seen_engagement_id": None if status.open else status.last_seen.engagement_id,
-                "last_seen_at": None if status.open else status.last_seen.run_at,
-                "mitigated_engagement_id": status.resolved_by.engagement_id
-                if status.resolved_by
-                else None,
-                "mitigated_at": status.resolved_by.run_at if status.resolved_by else None,
-                "reopen_count": status.reopen_count,
-            }
+        values = status_values(status, keep_occurrence=row.occurrence_id)
         if _differs(row, values):
             changes.append({"fid": finding_id, **values})
     return changes
+
+
+def status_values(status: TrackStatus | None, keep_occurrence: int | None = None) -> dict[str, Any]:
+    """Finding columns for a status on the default branch (None: not on it)."""
+    if status is None:
+        return {
+            "on_default_branch": False,
+            "present": False,
+            "occurrence_id": keep_occurrence,
+            "first_seen_engagement_id": None,
+            "first_seen_at": None,
+            "last_seen_engagement_id": None,
+            "last_seen_at": None,
+            "mitigated_engagement_id": None,
+            "mitigated_at": None,
+            "reopen_count": 0,
+        }
+    resolved = status.resolved_by
+    return {
+        "on_default_branch": True,
+        "present": status.open,
+        "occurrence_id": status.occurrence_id,
+        "first_seen_engagement_id": status.first_seen.engagement_id,
+        "first_seen_at": status.first_seen.run_at,
+        "last_seen_engagement_id": None if status.open else status.last_seen.engagement_id,
+        "last_seen_at": None if status.open else status.last_seen.run_at,
+        "mitigated_engagement_id": resolved.engagement_id if resolved else None,
+        "mitigated_at": resolved.run_at if resolved else None,
+        "reopen_count": status.reopen_count,
+    }
 
 
 def _differs(row: Row[Any], values: dict[str, Any]) -> bool:

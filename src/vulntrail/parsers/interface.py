@@ -1,7 +1,8 @@
 """The parser role: bytes of a scanner report in, plain typed values out.
 
 Values are frozen msgspec Structs (cheap to build by the ten thousand, cheap to
-encode for hashing) rather than dataclasses; they are plain values all the same.
+encode for hashing, untracked by the garbage collector since they hold no cycles)
+rather than dataclasses; they are plain values all the same.
 
 Parsers never touch the database or the web layer; they only know this interface.
 A report that is not of the parser's format raises :class:`ReportError`, whose
@@ -48,7 +49,7 @@ class Severity(IntEnum):
         return cls.__members__.get(key, cls.INFO)
 
 
-class Cvss(msgspec.Struct, frozen=True, kw_only=True):
+class Cvss(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """One vendor's CVSS block as Trivy reports it (`CVSS.<source>`)."""
 
     source: str
@@ -60,7 +61,7 @@ class Cvss(msgspec.Struct, frozen=True, kw_only=True):
     v40_score: float | None = None
 
 
-class ParsedFinding(msgspec.Struct, frozen=True, kw_only=True):
+class ParsedFinding(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """One item of a report, normalized but not yet identified.
 
     Strings are never None: an absent value is "". `target` is the report's own
@@ -102,7 +103,7 @@ class ParsedFinding(msgspec.Struct, frozen=True, kw_only=True):
     category: str = ""  # secret category, license category, misconfiguration type
 
 
-class ParsedReport(msgspec.Struct, frozen=True, kw_only=True):
+class ParsedReport(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """A whole report: what it describes and every item it holds, in report order."""
 
     format: str  # "trivy-v2", "trivy-legacy", "trivy-k8s", "trivy-null"

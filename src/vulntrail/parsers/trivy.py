@@ -72,25 +72,18 @@ class _Where(NamedTuple):
 
 
 class _Shared:
-    """Per-report memo of converted CVSS and vendor-severity maps.
+    """Per-report memo that converts each distinct VendorSeverity and CVSS map once.
 
-    One CVE found in several packages, images or k8s resources carries the same
-    maps; converting each distinct map once and sharing the resulting tuples saves
-    time and memory on the large reports where it matters.
+    Vendor-severity maps take few distinct values in a whole report, so they are
+    keyed by content. CVSS maps belong to one CVE, found in several packages, images
+    or k8s resources: they are keyed by its id and reused only while equal, so an
+    edited report whose copies of a CVE differ still gets each one exactly. Sharing
+    the tuples saves time and memory on big reports.
     """
 
     def __init__(self) -> None:
-        self._cvss: dict[tuple[tuple[str, CvssBlock], ...], tuple[Cvss, ...]] = {}
         self._levels: dict[tuple[tuple[str, int], ...], tuple[tuple[str, str], ...]] = {}
-
-    def cvss(self, blocks: dict[str, CvssBlock] | None) -> tuple[Cvss, ...]:
-        if not blocks:
-            return ()
-        key = tuple(blocks.items())
-        found = self._cvss.get(key)
-        if found is None:
-            found = self._cvss[key] = _cvss(blocks)
-        return found
+        self._cvss: dict[str, tuple[dict[str, CvssBlock], tuple[Cvss, ...]]] = {}
 
     def vendor_severity(self, levels: dict[str, int] | None) -> tuple[tuple[str, str], ...]:
         if not levels:
@@ -100,6 +93,17 @@ class _Shared:
         if found is None:
             found = self._levels[key] = _vendor_severity(levels)
         return found
+
+    def cvss(self, item: Vulnerability) -> tuple[Cvss, ...]:
+        blocks = item.CVSS
+        if not blocks:
+            return ()
+        seen = self._cvss.get(item.VulnerabilityID)
+        if seen is not None and seen[0] == blocks:
+            return seen[1]
+        converted = _cvss(blocks)
+        self._cvss[item.VulnerabilityID] = (blocks, converted)
+        return converted
 
 
 def parse_trivy(data: bytes) -> ParsedReport:
@@ -180,11 +184,7 @@ def _validation_error(exc: msgspec.ValidationError, data: bytes) -> ReportError:
 def _top_level_kind(data: bytes) -> str:
     match = _FIRST_BYTE.match(data)
     first = match.group(1) if match else b""
-    if first == b'"':
-        return "a string"
-    if first in (b"t", b"f"):
-        return "a boolean"
-    return "a number"
+    return {b'"': "a string", b"t": "a boolean", b"f": "a boolean"}.get(first, "a number")
 
 
 def _foreign_object_error(document: ReportObject) -> ReportError:
@@ -242,8 +242,9 @@ def _k8s_report(document: ReportObject) -> ParsedReport:
         *(document.Vulnerabilities or ()),
         *(document.Misconfigurations or ()),
     )
-    findings: list[ParsedFinding] = []
     shared = _Shared()
+    # No Trivy version writes top-level Results next to ClusterName; kept if one does.
+    findings = list(_findings(document.Results or (), "", shared))
     for resource in resources:
         # A resource Trivy failed to scan carries only Error and no Results.
         label = f"{resource.Namespace}/{resource.Kind}/{resource.Name}"
@@ -299,7 +300,7 @@ def _vulnerability(item: Vulnerability, where: _Where, shared: _Shared) -> Parse
         status=item.Status,
         severity_source=item.SeveritySource,
         vendor_severity=shared.vendor_severity(item.VendorSeverity),
-        cvss=shared.cvss(item.CVSS),
+        cvss=shared.cvss(item),
         cwes=item.CweIDs or (),
         references=_references(item.References),
         primary_url=item.PrimaryURL,
@@ -311,8 +312,7 @@ def _vulnerability(item: Vulnerability, where: _Where, shared: _Shared) -> Parse
 
 
 def _misconfiguration(item: Misconfiguration, where: _Where) -> ParsedFinding:
-    raw_ids = tuple(text for text in (item.ID, item.AVDID) if text)
-    rule_id = canonical_check_id(raw_ids[0]) if raw_ids else UNKNOWN_ID
+    rule_id = canonical_check_id(item.ID or item.AVDID) or UNKNOWN_ID
     cause = item.CauseMetadata
     cause_resource = cause.Resource if cause else ""
     layer = item.Layer
@@ -322,7 +322,7 @@ def _misconfiguration(item: Misconfiguration, where: _Where) -> ParsedFinding:
         title=item.Title or rule_id,
         severity=_severity_of_label(item.Severity),
         description=item.Description,
-        aliases=_unique(raw_ids, exclude=rule_id),
+        aliases=_unique((item.ID, item.AVDID), exclude=rule_id),
         result_class=where.result_class,
         result_type=where.result_type,
         target=where.target,
@@ -400,7 +400,7 @@ def _vulnerability_severity(item: Vulnerability) -> Severity:
     cvss = item.CVSS or {}
     for source in order:
         if source in cvss:
-            severity = _severity_of_cvss(cvss[source])
+            severity = cvss[source].rating()
             if severity is not None:
                 return severity
     return Severity.INFO
@@ -417,26 +417,14 @@ def _severity_of_level(level: int) -> Severity:
     return _SEVERITY_BY_LEVEL.get(level, Severity.INFO)
 
 
-def _severity_of_cvss(block: CvssBlock) -> Severity | None:
-    """The newest CVSS score's qualitative rating (v4/v3: 9 Critical; v2 has no Critical)."""
-    ranges: tuple[tuple[float, Severity], ...]
-    score = block.V40Score if block.V40Score is not None else block.V3Score
-    if score is not None:
-        ranges = ((9.0, Severity.CRITICAL), (7.0, Severity.HIGH), (4.0, Severity.MEDIUM))
-    elif block.V2Score is not None:
-        score = block.V2Score
-        ranges = ((7.0, Severity.HIGH), (4.0, Severity.MEDIUM))
-    else:
-        return None
-    for lower_bound, severity in ranges:
-        if score >= lower_bound:
-            return severity
-    return Severity.LOW if score > 0 else Severity.INFO
-
-
 def _vendor_severity(levels: dict[str, int]) -> tuple[tuple[str, str], ...]:
     return tuple(
-        sorted([(source, _LABEL_BY_LEVEL.get(level, "Info")) for source, level in levels.items()])
+        sorted(
+            [
+                (source, _LABEL_BY_LEVEL.get(level, Severity.INFO.label))
+                for source, level in levels.items()
+            ]
+        )
     )
 
 

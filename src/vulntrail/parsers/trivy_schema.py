@@ -20,19 +20,19 @@ from urllib.parse import quote
 import msgspec
 
 from vulntrail.parsers.interface import Cvss
+from vulntrail.parsers.interface import Severity as Rating  # `Severity` is a Trivy field name
 
 
-class _Schema(msgspec.Struct, frozen=True, gc=False):
-    """Base: hashable (equal values can be shared), and untracked by the garbage
-    collector, since decoded trees never form cycles."""
+class _Schema(msgspec.Struct, gc=False):
+    """Base: untracked by the garbage collector, since decoded trees never form cycles."""
 
 
-class LayerRef(_Schema, frozen=True):
+class LayerRef(_Schema):
     Digest: str = ""
     DiffID: str = ""
 
 
-class PkgIdent(_Schema, frozen=True):
+class PkgIdent(_Schema):
     # A string since Trivy 0.48; a packageurl-go struct in some builds before.
     PURL: str | dict[str, Any] | None = None
 
@@ -42,7 +42,7 @@ class PkgIdent(_Schema, frozen=True):
         return self.PURL or ""
 
 
-class CvssBlock(_Schema, frozen=True):
+class CvssBlock(_Schema):
     V2Vector: str = ""
     V2Score: float | None = None
     V3Vector: str = ""
@@ -61,8 +61,25 @@ class CvssBlock(_Schema, frozen=True):
             v40_score=self.V40Score,
         )
 
+    def rating(self) -> Rating | None:
+        """The newest score's qualitative rating: CVSS v4/v3 ranges (9.0 Critical,
+        7.0 High, 4.0 Medium, 0.1 Low); v2 has no Critical (7.0 and up is High)."""
+        ranges: tuple[tuple[float, Rating], ...]
+        score = self.V40Score if self.V40Score is not None else self.V3Score
+        if score is not None:
+            ranges = ((9.0, Rating.CRITICAL), (7.0, Rating.HIGH), (4.0, Rating.MEDIUM))
+        elif self.V2Score is not None:
+            score = self.V2Score
+            ranges = ((7.0, Rating.HIGH), (4.0, Rating.MEDIUM))
+        else:
+            return None
+        for lower_bound, severity in ranges:
+            if score >= lower_bound:
+                return severity
+        return Rating.LOW if score > 0 else Rating.INFO
 
-class Vulnerability(_Schema, frozen=True):
+
+class Vulnerability(_Schema):
     VulnerabilityID: str = ""
     VendorIDs: tuple[str, ...] | None = None
     PkgID: str = ""
@@ -86,13 +103,13 @@ class Vulnerability(_Schema, frozen=True):
     LastModifiedDate: str = ""
 
 
-class Cause(_Schema, frozen=True):
+class Cause(_Schema):
     Resource: str = ""
     StartLine: int | None = None
     EndLine: int | None = None
 
 
-class Misconfiguration(_Schema, frozen=True):
+class Misconfiguration(_Schema):
     Type: str = ""
     ID: str = ""
     AVDID: str = ""
@@ -108,7 +125,7 @@ class Misconfiguration(_Schema, frozen=True):
     CauseMetadata: Cause | None = None
 
 
-class Secret(_Schema, frozen=True):
+class Secret(_Schema):
     RuleID: str = ""
     # Not a Trivy secret key: a hand-edited corpus file puts a vulnerability id here.
     VulnerabilityID: str = ""
@@ -121,7 +138,7 @@ class Secret(_Schema, frozen=True):
     Layer: LayerRef | None = None
 
 
-class License(_Schema, frozen=True):
+class License(_Schema):
     Severity: str = ""
     Category: str = ""
     PkgName: str = ""
@@ -131,7 +148,7 @@ class License(_Schema, frozen=True):
     Link: str = ""
 
 
-class Result(_Schema, frozen=True):
+class Result(_Schema):
     Target: str | None = None  # every legacy Result has one; other lists of objects do not
     Class: str = ""
     Type: str = ""
@@ -141,7 +158,7 @@ class Result(_Schema, frozen=True):
     Licenses: list[License] | None = None
 
 
-class K8sResource(_Schema, frozen=True):
+class K8sResource(_Schema):
     Namespace: str = ""
     Kind: str = ""
     Name: str = ""
@@ -149,20 +166,20 @@ class K8sResource(_Schema, frozen=True):
     Error: str = ""
 
 
-class OSInfo(_Schema, frozen=True):
+class OSInfo(_Schema):
     Family: str = ""
     Name: str = ""
 
 
-class ImageMetadata(_Schema, frozen=True):
+class ImageMetadata(_Schema):
     OS: OSInfo | None = None
 
 
-class TrivyInfo(_Schema, frozen=True):
+class TrivyInfo(_Schema):
     Version: str = ""
 
 
-class ReportObject(_Schema, frozen=True):
+class ReportObject(_Schema):
     """Any top-level JSON object: a SchemaVersion 2 report or a `trivy k8s` report.
 
     The last fields are never Trivy's: they only let the parser say what a foreign

@@ -12,11 +12,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import msgspec
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 WRITE_OPTION = "vulntrail_write"
+_encode_json = msgspec.json.Encoder().encode
+
+
+def _json_text(value: Any) -> str:
+    return _encode_json(value).decode("utf-8")
 
 
 def make_engine(database_url: str, *, pool_size: int = 8) -> Engine:
@@ -24,6 +30,7 @@ def make_engine(database_url: str, *, pool_size: int = 8) -> Engine:
         return _sqlite_engine(database_url)
     return create_engine(
         database_url,
+        json_serializer=_json_text,
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,
@@ -34,6 +41,7 @@ def make_engine(database_url: str, *, pool_size: int = 8) -> Engine:
 def _sqlite_engine(database_url: str) -> Engine:
     engine = create_engine(
         database_url,
+        json_serializer=_json_text,
         connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
         pool_size=8,
         max_overflow=8,

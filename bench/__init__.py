@@ -1,0 +1,1 @@
+"""vulntrail benchmarks: `python -m bench` (or `make bench`)."""
