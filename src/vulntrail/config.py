@@ -10,6 +10,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
 DEFAULT_MAX_UPLOAD_BYTES = 200 * 1024 * 1024
 
 
@@ -52,7 +55,11 @@ def normalize_database_url(url: str) -> str:
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
-    if not (url.startswith("sqlite") or url.startswith("postgresql+psycopg://")):
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        parsed = None
+    if parsed is None or parsed.drivername not in ("sqlite", "postgresql+psycopg"):
         raise ConfigError(
             f"VULNTRAIL_DATABASE_URL={url!r}: use sqlite:///path/to/file.db or "
             "postgresql+psycopg://user@host:port/database"

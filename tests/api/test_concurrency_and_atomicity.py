@@ -20,8 +20,16 @@ def _duplicates(database_url: str) -> int:
     engine = create_engine(database_url)
     with engine.connect() as conn:
         value = conn.execute(
-            text("SELECT COUNT(*) - COUNT(DISTINCT product_id || ':' || encode_id) FROM "
-                 "(SELECT product_id, " + ("hex(identity)" if database_url.startswith("sqlite") else "encode(identity, 'hex')") + " AS encode_id FROM findings) AS f")
+            text(
+                "SELECT COUNT(*) - COUNT(DISTINCT product_id || ':' || encode_id) FROM "
+                "(SELECT product_id, "
+                + (
+                    "hex(identity)"
+                    if database_url.startswith("sqlite")
+                    else "encode(identity, 'hex')"
+                )
+                + " AS encode_id FROM findings) AS f"
+            )
         ).scalar()
     engine.dispose()
     return int(value or 0)
@@ -42,18 +50,28 @@ def test_concurrent_imports_into_one_and_many_products_never_duplicate(live_serv
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         responses = list(pool.map(post, jobs))
-    assert [r.status_code for r in responses] == [201] * len(jobs), [r.text[:200] for r in responses if r.status_code != 201]
+    assert [r.status_code for r in responses] == [201] * len(jobs), [
+        r.text[:200] for r in responses if r.status_code != 201
+    ]
     assert _duplicates(live_server.database_url) == 0
     with live_server.client() as client:
         for product in ("svc-0", "svc-1", "svc-2"):
-            body = client.get("/api/v2/findings/", params={"product_name": product, "active": "true", "limit": 1}).json()
+            body = client.get(
+                "/api/v2/findings/", params={"product_name": product, "active": "true", "limit": 1}
+            ).json()
             assert body["count"] == 200
 
 
 def test_bad_file_is_rejected_and_leaves_the_store_unchanged(api, live_server):
     import_scan(api, _report(1), engagement="CI-main-1")
     before = snapshot(live_server.database_url)
-    for bad in (b"", b"{not json", b'{"SchemaVersion": 2, "Results": "nope"}', b"\xff\xfe\x00", b"[1, 2]"):
+    for bad in (
+        b"",
+        b"{not json",
+        b'{"SchemaVersion": 2, "Results": "nope"}',
+        b"\xff\xfe\x00",
+        b"[1, 2]",
+    ):
         response = import_scan(api, bad, engagement="CI-main-2")
         assert response.status_code == 400, response.text
         assert "file" in response.json()
@@ -90,7 +108,12 @@ def test_kill_9_in_the_middle_of_an_import_leaves_the_store_as_before(database_u
         with server.client() as client:
             retry = import_scan(client, big, engagement="CI-main-2")
             assert retry.status_code == 201
-            assert client.get("/api/v2/findings/", params={"active": "true", "limit": 1}).json()["count"] == 6000
+            assert (
+                client.get("/api/v2/findings/", params={"active": "true", "limit": 1}).json()[
+                    "count"
+                ]
+                == 6000
+            )
         assert _duplicates(database_url) == 0
     finally:
         server.stop()

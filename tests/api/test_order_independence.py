@@ -19,31 +19,50 @@ POOL = [
 
 
 def _state(api, product: str) -> list[tuple]:
-    names = {e["id"]: e["name"] for e in api.get("/api/v2/engagements/", params={"product_name": product, "limit": 100}).json()["results"]}
+    names = {
+        e["id"]: e["name"]
+        for e in api.get(
+            "/api/v2/engagements/", params={"product_name": product, "limit": 100}
+        ).json()["results"]
+    }
     return sorted(
         (
-            f["vulnerability_ids"][0]["vulnerability_id"], f["component_name"], f["component_version"],
-            f["severity"], f["active"], f["is_mitigated"], f["reopen_count"],
-            names.get(f["first_seen_engagement"]), names.get(f["last_seen_engagement"]),
+            f["vulnerability_ids"][0]["vulnerability_id"],
+            f["component_name"],
+            f["component_version"],
+            f["severity"],
+            f["active"],
+            f["is_mitigated"],
+            f["reopen_count"],
+            names.get(f["first_seen_engagement"]),
+            names.get(f["last_seen_engagement"]),
             names.get(f["mitigated_engagement"]),
         )
         for f in findings(api, product_name=product)
     )
 
 
-runs_strategy = st.lists(st.sets(st.integers(0, len(POOL) - 1), max_size=len(POOL)), min_size=1, max_size=6)
+runs_strategy = st.lists(
+    st.sets(st.integers(0, len(POOL) - 1), max_size=len(POOL)), min_size=1, max_size=6
+)
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(runs=runs_strategy, seed=st.integers(0, 2**16))
 def test_shuffled_arrival_gives_the_state_of_pipeline_order(api, runs, seed):
     tag = f"{seed}-{random.random():.12f}"
-    reports = [Report(f"app:{n}", [POOL[i] for i in sorted(run)]).to_json() for n, run in enumerate(runs)]
+    reports = [
+        Report(f"app:{n}", [POOL[i] for i in sorted(run)]).to_json() for n, run in enumerate(runs)
+    ]
     order = list(range(len(runs)))
     random.Random(seed).shuffle(order)
     for product, sequence in ((f"in-order-{tag}", range(len(runs))), (f"shuffled-{tag}", order)):
         for n in sequence:
-            response = import_scan(api, reports[n], product=product, engagement=f"CI-main-{100 + n}")
+            response = import_scan(
+                api, reports[n], product=product, engagement=f"CI-main-{100 + n}"
+            )
             assert response.status_code == 201, response.text
     assert _state(api, f"shuffled-{tag}") == _state(api, f"in-order-{tag}")
 
@@ -54,7 +73,10 @@ def test_late_older_pipeline_does_not_reopen_what_a_newer_run_resolved(api):
     import_scan(api, Report("app:3", [a]).to_json(), engagement="CI-main-30")
     late = import_scan(api, Report("app:2", [a, b]).to_json(), engagement="CI-main-20")
     assert late.status_code == 201
-    state = {f["vulnerability_ids"][0]["vulnerability_id"]: f for f in findings(api, product_name="orchestrator-server")}
+    state = {
+        f["vulnerability_ids"][0]["vulnerability_id"]: f
+        for f in findings(api, product_name="orchestrator-server")
+    }
     assert state[b.id]["active"] is False
     names = {e["id"]: e["name"] for e in api.get("/api/v2/engagements/").json()["results"]}
     assert names[state[b.id]["mitigated_engagement"]] == "CI-main-30"

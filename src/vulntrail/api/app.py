@@ -9,6 +9,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from sqlalchemy import text
+from starlette.formparsers import MultiPartParser
 
 from vulntrail import __version__
 from vulntrail.api import catalog, errors, findings, imports
@@ -34,6 +35,9 @@ def prepare_store(settings: Settings, sessions: Sessions) -> users.FirstStart | 
 def create_app(settings: Settings, *, migrate_on_start: bool = True) -> FastAPI:
     engine = make_engine(settings.database_url)
     sessions = Sessions(engine)
+    # Uploads are read into memory for parsing anyway: keep them there instead of
+    # spooling every report over 1 MB to a temporary file and reading it back.
+    MultiPartParser.spool_max_size = max(MultiPartParser.spool_max_size, settings.max_upload_bytes)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

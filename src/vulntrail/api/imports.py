@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -12,6 +13,7 @@ from vulntrail.api import import_form
 from vulntrail.api.deps import principal, services
 from vulntrail.auth.tokens import Principal
 from vulntrail.errors import BadRequest, PayloadTooLarge
+from vulntrail.ingest.gcpause import paused_gc
 from vulntrail.ingest.request import ImportResult, Mode
 
 router = APIRouter(prefix="/api/v2", tags=["import"])
@@ -19,12 +21,14 @@ router = APIRouter(prefix="/api/v2", tags=["import"])
 
 @router.post("/import-scan/", status_code=201, summary="Import a scan report into an engagement")
 async def import_scan(request: Request, who: Principal = Depends(principal)) -> JSONResponse:
-    return await _handle(request, Mode.IMPORT)
+    with paused_gc():
+        return await _handle(request, Mode.IMPORT)
 
 
 @router.post("/reimport-scan/", status_code=201, summary="Re-import a scan report into a test")
 async def reimport_scan(request: Request, who: Principal = Depends(principal)) -> JSONResponse:
-    return await _handle(request, Mode.REIMPORT)
+    with paused_gc():
+        return await _handle(request, Mode.REIMPORT)
 
 
 async def _handle(request: Request, mode: Mode) -> JSONResponse:
@@ -34,11 +38,12 @@ async def _handle(request: Request, mode: Mode) -> JSONResponse:
     if declared and declared.isdigit() and int(declared) > limit + 1_000_000:
         raise PayloadTooLarge(f"the upload is larger than the limit of {limit} bytes", field="file")
     content_type = request.headers.get("content-type", "")
-    if not content_type.startswith("multipart/form-data"):
+    if not content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
         raise BadRequest(
             "send the report as multipart/form-data with the fields scan_type and file",
             field="file" if content_type else None,
         )
+    started = time.perf_counter()
     try:
         form = await request.form(max_files=2, max_fields=200)
     except Exception as error:
@@ -54,11 +59,16 @@ async def _handle(request: Request, mode: Mode) -> JSONResponse:
             import_request = import_form.build_request(form, mode, report)
         except import_form.FormErrors as errors:
             return JSONResponse(errors.errors, status_code=400)
+        received = time.perf_counter()
         result: ImportResult = await run_in_threadpool(svc.imports.run, import_request)
     finally:
         await form.close()
     body = import_form.response_body(import_request, _result_fields(result))
-    return JSONResponse(body, status_code=201)
+    timings = {"receive": received - started, **result.timings}
+    server_timing = ", ".join(
+        f"{name};dur={seconds * 1000:.1f}" for name, seconds in timings.items()
+    )
+    return JSONResponse(body, status_code=201, headers={"Server-Timing": server_timing})
 
 
 def _result_fields(result: ImportResult) -> dict[str, Any]:

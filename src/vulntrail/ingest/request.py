@@ -52,3 +52,4 @@ class ImportResult:
     product_type_id: int
     statistics: dict[str, Any]
     changed: bool  # False when the same report was already imported there (a retry)
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per phase

@@ -9,7 +9,9 @@ and writes findings, occurrences, spans, status and the test in one go.
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -23,6 +25,7 @@ from vulntrail.config import Settings
 from vulntrail.errors import BadRequest
 from vulntrail.identity.keys import IdentifiedFinding, identify
 from vulntrail.ingest import context, members, statistics, trail
+from vulntrail.ingest.gcpause import paused_gc
 from vulntrail.ingest.request import ImportRequest, ImportResult
 from vulntrail.ingest.retry import with_retries
 from vulntrail.parsers.interface import ParsedReport, ReportError
@@ -52,21 +55,28 @@ def prepare(request: ImportRequest) -> Prepared:
             f"scan_type {request.scan_type!r} is not supported; supported: {supported}",
             field="scan_type",
         )
+    # Hashing and compressing release the GIL: do them while the parser runs.
+    digest_and_blob = _BACKGROUND.submit(_digest_and_compress, request.report)
     try:
         report = parser(request.report)
     except ReportError as error:
+        digest_and_blob.cancel()
         raise BadRequest(
             f"the file is not a valid {request.scan_type} report: {error}", field="file"
         ) from None
     minimum = request.minimum_severity
     items = [item for item in identify(report) if item.finding.severity >= minimum]
+    sha256, compressed = digest_and_blob.result()
     return Prepared(
-        report=report,
-        items=items,
-        sha256=hashlib.sha256(request.report).hexdigest(),
-        compressed=blobs.compress(request.report),
-        size=len(request.report),
+        report=report, items=items, sha256=sha256, compressed=compressed, size=len(request.report)
     )
+
+
+_BACKGROUND = ThreadPoolExecutor(max_workers=2, thread_name_prefix="vulntrail-blob")
+
+
+def _digest_and_compress(data: bytes) -> tuple[str, bytes]:
+    return hashlib.sha256(data).hexdigest(), blobs.compress(data)
 
 
 class ImportService:
@@ -75,8 +85,13 @@ class ImportService:
         self.settings = settings
 
     def run(self, request: ImportRequest) -> ImportResult:
-        prepared = prepare(request)
-        return with_retries(lambda: self._write(request, prepared), what="import")
+        with paused_gc():
+            started = time.perf_counter()
+            prepared = prepare(request)
+            parsed = time.perf_counter()
+            result = with_retries(lambda: self._write(request, prepared), what="import")
+            result.timings.update(parse=parsed - started, store=time.perf_counter() - parsed)
+            return result
 
     def _write(self, request: ImportRequest, prepared: Prepared) -> ImportResult:
         with self.sessions.write() as session:
@@ -120,7 +135,7 @@ def _record(
 ) -> ImportResult:
     product, engagement, track = target.product, target.engagement, target.track
     runs = trail.track_runs(session, track.id, including=engagement)
-    window = trail.load_window(session, track.id, runs, engagement.run_seq)
+    window = trail.load_window(session, product.id, track.id, runs, engagement.run_seq)
     default = track.branch == product.default_branch
     finding_ids, created_ids = trail.resolve_findings(
         session, product.id, prepared.items, window, default=default

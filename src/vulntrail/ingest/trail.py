@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar, cast
+from datetime import date
+from typing import Any, NamedTuple, TypeVar, cast
 
 import msgspec
-from sqlalchemy import Row, Table, and_, bindparam, delete, or_, select, update
+from sqlalchemy import Row, Table, and_, bindparam, delete, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from vulntrail import clock
@@ -55,7 +56,7 @@ class Window:
     by_identity: dict[bytes, int]
     occurrence_ids: dict[tuple[int, bytes], int]
     occurrence_severity: dict[int, int]
-    triage: dict[int, Row[Any]]
+    triage: dict[int, Triage]
 
     def content_at(self, seq: int | None) -> dict[int, int]:
         """Finding id → occurrence id of every finding present in run `seq`."""
@@ -84,47 +85,70 @@ def track_runs(session: Session, track_id: int, including: Engagement) -> TrackR
     return TrackRuns([Run(seq, eid, clock.aware(at)) for seq, eid, at in rows])
 
 
-_SPAN_COLUMNS = (
-    Span.id,
-    Span.finding_id,
-    Span.occurrence_id,
-    Span.start_seq,
-    Span.end_seq,
-    Finding.identity,
-    Occurrence.attrs_hash,
-    Occurrence.severity,
-    Finding.false_p,
-    Finding.out_of_scope,
-    Finding.risk_accepted,
-    Finding.risk_accepted_until,
-    Finding.verified,
-)
+class Triage(NamedTuple):
+    false_p: bool
+    out_of_scope: bool
+    risk_accepted: bool
+    risk_accepted_until: date | None
+    verified: bool
 
 
-def load_window(session: Session, track_id: int, runs: TrackRuns, seq: int) -> Window:
+# Plain SQL: the window is the one read every import does in full, and untyped rows
+# skip SQLAlchemy's per-value result processing.
+_WINDOW_SQL = """
+SELECT s.id, s.finding_id, s.occurrence_id, s.start_seq, s.end_seq,
+       f.identity, o.attrs_hash, o.severity
+FROM spans s
+JOIN findings f ON f.id = s.finding_id
+JOIN occurrences o ON o.id = s.occurrence_id
+WHERE s.track_id = :track AND {ends} {upper}
+"""
+
+
+def load_window(
+    session: Session, product_id: int, track_id: int, runs: TrackRuns, seq: int
+) -> Window:
     prev, nxt = runs.before(seq), runs.after(seq)
     low = prev.seq if prev is not None else seq
-    base = (
-        select(*_SPAN_COLUMNS)
-        .join(Finding, Finding.id == Span.finding_id)
-        .join(Occurrence, Occurrence.id == Span.occurrence_id)
-        .where(Span.track_id == track_id)
+    upper = "AND s.start_seq <= :high" if nxt is not None else ""
+    params = {"track": track_id, "low": low, "high": nxt.seq if nxt is not None else None}
+    window = Window(
+        track_id, runs, seq, prev, nxt, {}, {}, {}, {}, load_triage(session, product_id)
     )
-    if nxt is not None:
-        base = base.where(Span.start_seq <= nxt.seq)
-    # Two index range scans instead of one OR that no index serves.
-    open_rows = session.execute(base.where(Span.end_seq.is_(None))).all()
-    closed_rows = session.execute(base.where(Span.end_seq >= low)).all()
-    window = Window(track_id, runs, seq, prev, nxt, {}, {}, {}, {}, {})
     rows: list[SpanRow] = []
-    for row in (*open_rows, *closed_rows):
-        rows.append(SpanRow(row.id, row.finding_id, row.occurrence_id, row.start_seq, row.end_seq))
-        window.by_identity[row.identity] = row.finding_id
-        window.occurrence_ids[(row.finding_id, row.attrs_hash)] = row.occurrence_id
-        window.occurrence_severity[row.occurrence_id] = row.severity
-        window.triage[row.finding_id] = row
+    # Two index range scans instead of one OR that no index serves.
+    for ends in ("s.end_seq IS NULL", "s.end_seq >= :low"):
+        query = text(_WINDOW_SQL.format(ends=ends, upper=upper))
+        for span_id, fid, occ, start, end, identity, attrs_hash, severity in session.execute(
+            query, params
+        ):
+            rows.append(SpanRow(span_id, fid, occ, start, end))
+            window.by_identity[bytes(identity)] = fid
+            window.occurrence_ids[(fid, bytes(attrs_hash))] = occ
+            window.occurrence_severity[occ] = severity
     window.spans = group_by_finding(rows)
     return window
+
+
+def load_triage(session: Session, product_id: int) -> dict[int, Triage]:
+    """Findings of the product with any triage mark; the rest have none."""
+    statement = select(
+        Finding.id,
+        Finding.false_p,
+        Finding.out_of_scope,
+        Finding.risk_accepted,
+        Finding.risk_accepted_until,
+        Finding.verified,
+    ).where(
+        Finding.product_id == product_id,
+        or_(
+            Finding.false_p.is_(True),
+            Finding.out_of_scope.is_(True),
+            Finding.risk_accepted.is_(True),
+            Finding.verified.is_(True),
+        ),
+    )
+    return {row[0]: Triage(*row[1:]) for row in session.execute(statement)}
 
 
 def resolve_findings(
@@ -138,19 +162,13 @@ def resolve_findings(
     """The finding id of every item (created where new), and the ids created now."""
     missing = list({item.identity for item in items if item.identity not in window.by_identity})
     found: dict[bytes, int] = {}
-    for part in chunks(missing):
-        statement = select(
-            Finding.id,
-            Finding.identity,
-            Finding.false_p,
-            Finding.out_of_scope,
-            Finding.risk_accepted,
-            Finding.risk_accepted_until,
-            Finding.verified,
-        ).where(Finding.product_id == product_id, Finding.identity.in_(part))
-        for row in session.execute(statement):
-            found[row.identity] = row.id
-            window.triage[row.id] = row
+    any_stored = session.scalar(select(Finding.id).where(Finding.product_id == product_id).limit(1))
+    for part in chunks(missing) if any_stored is not None else ():
+        statement = select(Finding.id, Finding.identity).where(
+            Finding.product_id == product_id, Finding.identity.in_(part)
+        )
+        for finding_id, identity in session.execute(statement):
+            found[identity] = finding_id
     absent = set(missing) - found.keys()
     to_create = [item for item in items if item.identity in absent]
     created = _insert_findings(
