@@ -12,6 +12,7 @@ from sqlalchemy import select
 from vulntrail import clock
 from vulntrail.api.app import create_app, prepare_store
 from vulntrail.auth import tokens, users
+from vulntrail.cli import import_command
 from vulntrail.config import ConfigError, Settings
 from vulntrail.errors import VulntrailError
 from vulntrail.store import migrate
@@ -28,6 +29,7 @@ token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
+app.command("import")(import_command.import_report)
 
 
 def _settings() -> Settings:
