@@ -145,3 +145,26 @@ def test_triage_sticks_across_runs_and_expired_acceptance_reopens(api):
     )
     active = findings(api, product_name="orchestrator-server", active="true")
     assert [f["vulnerability_ids"][0]["vulnerability_id"] for f in active] == ["CVE-2024-3000"]
+
+
+def test_history_lists_the_trail_in_order_with_engagements_and_commits(api):
+    _run(api, 1, A, commit_hash="c1")
+    _run(api, 2, Vuln("CVE-2024-1000", "openssl", "3.0.2", severity="HIGH"), commit_hash="c2")
+    _run(api, 3, B, commit_hash="c3")
+    _run(api, 4, Vuln("CVE-2024-1000", "openssl", "3.0.2", severity="HIGH"), commit_hash="c4")
+    finding = _by_id(api)["CVE-2024-1000"]
+    api.patch(f"/api/v2/findings/{finding['id']}/", json={"false_p": True})
+    response = api.get(f"/api/v2/findings/{finding['id']}/history/")
+    assert response.status_code == 200
+    events = [(e["event"], e["engagement_name"], e["commit_hash"]) for e in response.json()["results"]]
+    assert events[:5] == [
+        ("introduced", "CI-main-1", "c1"),
+        ("version_changed", "CI-main-2", "c2"),
+        ("severity_changed", "CI-main-2", "c2"),
+        ("resolved", "CI-main-3", "c3"),
+        ("reopened", "CI-main-4", "c4"),
+    ]
+    triage = response.json()["results"][5]
+    assert triage["event"] == "triage_changed" and triage["actor"] == "admin"
+    assert triage["details"] == {"old": {"false_p": False}, "new": {"false_p": True}}
+    assert api.get("/api/v2/findings/999999/history/").status_code == 404

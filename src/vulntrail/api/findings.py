@@ -16,8 +16,8 @@ from vulntrail.auth.tokens import Principal
 from vulntrail.errors import BadRequest, NotFound
 from vulntrail.ingest.retry import with_retries
 from vulntrail.parsers.interface import Severity
-from vulntrail.store import findings_repo
-from vulntrail.store.models import Finding, Occurrence
+from vulntrail.store import findings_repo, history
+from vulntrail.store.models import Finding, FindingEvent, Occurrence
 
 router = APIRouter(prefix="/api/v2", tags=["findings"])
 
@@ -107,15 +107,44 @@ def patch_finding(
             finding = session.get(Finding, finding_id)
             if finding is None:
                 raise NotFound(f"finding {finding_id} does not exist")
+            if changes.get("risk_accepted") is False:
+                changes["risk_accepted_until"] = None
+            before = {key: _plain(getattr(finding, key)) for key in changes}
             for key, value in changes.items():
                 setattr(finding, key, value)
-            if changes.get("risk_accepted") is False:
-                finding.risk_accepted_until = None
-            finding.last_status_update = clock.now()
+            after = {key: _plain(value) for key, value in changes.items()}
+            if before != after:
+                finding.last_status_update = clock.now()
+                session.add(
+                    FindingEvent(
+                        finding_id=finding.id,
+                        kind="triage_changed",
+                        actor=who.username,
+                        details={"old": before, "new": after},
+                        created=clock.now(),
+                    )
+                )
             session.flush()
             return _one(session, finding_id)
 
     return with_retries(write, what="triage")
+
+
+@router.get("/findings/{finding_id}/history/")
+def finding_history(
+    finding_id: int, request: Request, who: Principal = Depends(principal)
+) -> dict[str, Any]:
+    """Every event of the finding's trail in order, with its engagement, commit and time."""
+    with services(request).sessions.read() as session:
+        finding = session.get(Finding, finding_id)
+        if finding is None:
+            raise NotFound(f"finding {finding_id} does not exist")
+        events = history.finding_history(session, finding)
+    return {"finding": finding_id, "count": len(events), "results": [e.as_json() for e in events]}
+
+
+def _plain(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, date) else value
 
 
 def _one(session: Any, finding_id: int) -> dict[str, Any]:

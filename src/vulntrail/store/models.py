@@ -61,6 +61,19 @@ class ApiToken(Base):
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
+class WebSession(Base):
+    """A browser login: the cookie holds a random id, the store only its SHA-256."""
+
+    __tablename__ = "web_sessions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    session_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_seen: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 class ProductType(Base):
     __tablename__ = "product_types"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -250,3 +263,17 @@ class Span(Base):
     occurrence_id: Mapped[int] = mapped_column(ForeignKey("occurrences.id"))
     start_seq: Mapped[int] = mapped_column(BigInteger)
     end_seq: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class FindingEvent(Base):
+    """A change people made to a finding (triage, notes); the scan-driven part of a
+    finding's history is derived from its spans and never stored twice."""
+
+    __tablename__ = "finding_events"
+    __table_args__ = (Index("ix_finding_events_finding", "finding_id", "id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    finding_id: Mapped[int] = mapped_column(ForeignKey("findings.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(40))
+    actor: Mapped[str] = mapped_column(String(150), default="")
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True))
