@@ -12,7 +12,7 @@ from sqlalchemy import text
 from starlette.formparsers import MultiPartParser
 
 from vulntrail import __version__
-from vulntrail.api import catalog, errors, findings, imports
+from vulntrail.api import engagements, errors, findings, imports, products, scans, vulnerabilities
 from vulntrail.api.deps import Services
 from vulntrail.auth import users
 from vulntrail.config import Settings
@@ -61,7 +61,15 @@ def create_app(settings: Settings, *, migrate_on_start: bool = True) -> FastAPI:
     errors.install(app)
     app.include_router(imports.router)
     app.include_router(findings.router)
-    app.include_router(catalog.router)
+    app.include_router(products.router)
+    app.include_router(engagements.router)
+    app.include_router(scans.router)
+    app.include_router(vulnerabilities.router)
+
+    @app.get("/api/v2/oas3/", include_in_schema=False)
+    def openapi_alias() -> dict[str, Any]:
+        """DefectDojo serves its schema here; some clients look for it."""
+        return app.openapi()
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, Any]:

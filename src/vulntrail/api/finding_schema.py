@@ -14,14 +14,6 @@ def _iso(value: datetime | None) -> str | None:
     return clock.aware(value).isoformat() if value is not None else None
 
 
-def _first_cwe(cwes: list[str]) -> int:
-    for cwe in cwes:
-        digits = "".join(ch for ch in str(cwe) if ch.isdigit())
-        if digits:
-            return int(digits)
-    return 0
-
-
 def primary_cvss(attrs: dict[str, Any]) -> tuple[str | None, float | None]:
     """The CVSS v3 vector and score of the source Trivy chose (SeveritySource), else the first."""
     blocks = attrs.get("cvss") or []
@@ -76,7 +68,7 @@ def finding_json(
         "component_version": finding.installed_version or None,
         "file_path": attrs.get("package_path") or attrs.get("target") or None,
         "line": attrs.get("start_line"),
-        "cwe": _first_cwe(attrs.get("cwes", [])),
+        "cwe": finding.cwe,
         "cvssv3": vector,
         "cvssv3_score": score,
         "vulnerability_ids": [{"vulnerability_id": vid} for vid in ids if vid],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date
 from typing import Any
 
@@ -14,12 +15,14 @@ from vulntrail.api.finding_schema import finding_json
 from vulntrail.api.pagination import clamp, paginated
 from vulntrail.auth.tokens import Principal
 from vulntrail.errors import BadRequest, NotFound
+from vulntrail.ingest import members
 from vulntrail.ingest.retry import with_retries
 from vulntrail.parsers.interface import Severity
-from vulntrail.store import findings_repo, history
-from vulntrail.store.models import Finding, FindingEvent, Occurrence
+from vulntrail.store import findings_repo, history, triage
+from vulntrail.store.models import Engagement, Finding, Occurrence, Scan
 
 router = APIRouter(prefix="/api/v2", tags=["findings"])
+ORDERING_PATTERN = "^(" + "|".join(sorted(findings_repo.ORDERINGS)).replace("-", "\\-") + ")$"
 
 
 def _severity(text: str | None) -> int | None:
@@ -45,11 +48,19 @@ def list_findings(
     severity: str | None = None,
     vulnerability_id: str | None = None,
     component_name: str | None = None,
-    title: str | None = None,
-    ordering: str = "id",
+    title: str | None = Query(None, description="Title contains (case-insensitive)."),
+    component_version: str | None = None,
+    cwe: int | None = Query(None, ge=0),
+    date: date | None = Query(None, description="First seen on this day (UTC)."),
+    mitigated: date | None = Query(None, description="Resolved on this day (UTC)."),
+    engagement: int | None = Query(None, description="Present in this run (engagement id)."),
+    test: int | None = Query(None, description="Reported by this test."),
+    duplicate: bool | None = Query(None, description="Always false: findings are deduplicated."),
+    ordering: str = Query("id", pattern=ORDERING_PATTERN),
     limit: int | None = Query(None, ge=0),
     offset: int | None = Query(None, ge=0),
 ) -> dict[str, Any]:
+    """DefectDojo's finding list; status fields describe the product's default branch."""
     svc = services(request)
     size, start = clamp(limit, offset)
     filters = findings_repo.FindingFilters(
@@ -64,9 +75,16 @@ def list_findings(
         vulnerability_id=vulnerability_id,
         component_name=component_name,
         title=title,
+        component_version=component_version,
+        cwe=cwe,
+        first_seen_on=date,
+        mitigated_on=mitigated,
     )
     today = clock.now().date()
     with svc.sessions.read() as session:
+        filters = _scoped(session, filters, engagement, test)
+        if duplicate:
+            return paginated(request, 0, size, start, [])
         count, rows = findings_repo.page(
             session, filters, today, ordering=ordering, limit=size, offset=start
         )
@@ -107,23 +125,7 @@ def patch_finding(
             finding = session.get(Finding, finding_id)
             if finding is None:
                 raise NotFound(f"finding {finding_id} does not exist")
-            if changes.get("risk_accepted") is False:
-                changes["risk_accepted_until"] = None
-            before = {key: _plain(getattr(finding, key)) for key in changes}
-            for key, value in changes.items():
-                setattr(finding, key, value)
-            after = {key: _plain(value) for key, value in changes.items()}
-            if before != after:
-                finding.last_status_update = clock.now()
-                session.add(
-                    FindingEvent(
-                        finding_id=finding.id,
-                        kind="triage_changed",
-                        actor=who.username,
-                        details={"old": before, "new": after},
-                        created=clock.now(),
-                    )
-                )
+            triage.apply_triage(session, finding, changes, who.username)
             session.flush()
             return _one(session, finding_id)
 
@@ -143,8 +145,20 @@ def finding_history(
     return {"finding": finding_id, "count": len(events), "results": [e.as_json() for e in events]}
 
 
-def _plain(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, date) else value
+def _scoped(
+    session: Any, filters: findings_repo.FindingFilters, engagement: int | None, test: int | None
+) -> findings_repo.FindingFilters:
+    if engagement is not None:
+        run = session.get(Engagement, engagement)
+        if run is None:
+            raise BadRequest(f"engagement {engagement} does not exist", field="engagement")
+        filters = dataclasses.replace(filters, engagement=run)
+    if test is not None:
+        scan = session.get(Scan, test)
+        if scan is None:
+            raise BadRequest(f"test {test} does not exist", field="test")
+        filters = dataclasses.replace(filters, ids=sorted(members.unpack(scan.members)))
+    return filters
 
 
 def _one(session: Any, finding_id: int) -> dict[str, Any]:

@@ -8,7 +8,7 @@ to one branch, and joins that branch's track when it is created.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -149,31 +149,67 @@ def _engagement_by_name(
             "send auto_create_context=true to create it",
             field="engagement_name",
         )
-    return create_engagement(session, product, name, request, settings)
+    return create_engagement(session, product, spec_from_request(name, request))
 
 
-def create_engagement(
-    session: Session, product: Product, name: str, request: ImportRequest, settings: Settings
-) -> Engagement:
-    branch = request.branch_tag or runorder.branch_from_name(name) or product.default_branch
-    today = request.scan_date or clock.now().date()
-    run_at = clock.at_midnight(request.scan_date) if request.scan_date else clock.now()
+@dataclass(frozen=True, slots=True)
+class EngagementSpec:
+    """What a new engagement is created with (from an import or from POST /engagements/)."""
+
+    name: str
+    branch_tag: str | None = None
+    build_id: str | None = None
+    commit_hash: str | None = None
+    version: str | None = None
+    source_code_management_uri: str | None = None
+    tags: tuple[str, ...] = ()
+    target_start: date | None = None
+    target_end: date | None = None
+    run_date: date | None = None
+    description: str = ""
+    engagement_type: str = "CI/CD"
+    status: str = "In Progress"
+
+
+def spec_from_request(name: str, request: ImportRequest) -> EngagementSpec:
+    return EngagementSpec(
+        name=name,
+        branch_tag=request.branch_tag,
+        build_id=request.build_id,
+        commit_hash=request.commit_hash,
+        version=request.version,
+        source_code_management_uri=request.source_code_management_uri,
+        tags=request.tags,
+        target_start=request.scan_date,
+        target_end=request.engagement_end_date,
+        run_date=request.scan_date,
+    )
+
+
+def create_engagement(session: Session, product: Product, spec: EngagementSpec) -> Engagement:
+    """A new engagement on the track of its branch: branch_tag, else the `CI-{branch}-{id}`
+    name, else the product's default branch."""
+    branch = spec.branch_tag or runorder.branch_from_name(spec.name) or product.default_branch
+    start = spec.target_start or clock.now().date()
     engagement = Engagement(
         product_id=product.id,
-        name=name,
+        name=spec.name,
         branch=branch,
         track_id=0,
         run_seq=0,
-        pipeline_id=runorder.pipeline_id(name, request.build_id or ""),
-        build_id=request.build_id or "",
-        commit_hash=request.commit_hash or "",
-        branch_tag=request.branch_tag or "",
-        version=request.version or "",
-        source_code_management_uri=request.source_code_management_uri or "",
-        tags=list(request.tags),
-        target_start=today,
-        target_end=request.engagement_end_date or today + timedelta(days=365),
-        run_at=run_at,
+        pipeline_id=runorder.pipeline_id(spec.name, spec.build_id or ""),
+        build_id=spec.build_id or "",
+        commit_hash=spec.commit_hash or "",
+        branch_tag=spec.branch_tag or "",
+        version=spec.version or "",
+        source_code_management_uri=spec.source_code_management_uri or "",
+        tags=list(spec.tags),
+        description=spec.description,
+        engagement_type=spec.engagement_type,
+        status=spec.status,
+        target_start=start,
+        target_end=spec.target_end or start + timedelta(days=365),
+        run_at=clock.at_midnight(spec.run_date) if spec.run_date else clock.now(),
         created=clock.now(),
         updated=clock.now(),
         has_runs=False,
@@ -182,6 +218,19 @@ def create_engagement(
     session.add(engagement)
     session.flush()
     return engagement
+
+
+def move_to_branch(session: Session, product: Product, engagement: Engagement, branch: str) -> None:
+    """Put an engagement on another branch's track; refused once it holds a run."""
+    if branch == engagement.branch:
+        return
+    if engagement.has_runs:
+        raise Conflict(
+            f"engagement {engagement.name!r} holds runs of branch {engagement.branch!r}; "
+            f"it cannot move to branch {branch!r}",
+            field="branch_tag",
+        )
+    _assign_track(session, product, engagement, branch)
 
 
 def _assign_track(session: Session, product: Product, engagement: Engagement, branch: str) -> None:
@@ -226,15 +275,8 @@ def _place_on_track(
     session: Session, product: Product, engagement: Engagement, request: ImportRequest
 ) -> Track:
     """The engagement's track; an engagement with no run yet may still change branch."""
-    branch = request.branch_tag
-    if branch and branch != engagement.branch:
-        if engagement.has_runs:
-            raise Conflict(
-                f"engagement {engagement.name!r} holds runs of branch {engagement.branch!r}; "
-                f"this import says branch_tag={branch!r}",
-                field="branch_tag",
-            )
-        _assign_track(session, product, engagement, branch)
+    if request.branch_tag:
+        move_to_branch(session, product, engagement, request.branch_tag)
     track = session.get(Track, engagement.track_id)
     assert track is not None
     return track

@@ -311,7 +311,7 @@ def _save_scan(
         scan = Scan(engagement_id=target.engagement.id, scan_type=request.scan_type, created=now)
         scan.previous_report_ids = []
         session.add(scan)
-    else:
+    elif scan.report_id is not None:
         scan.previous_report_ids = [*scan.previous_report_ids, scan.report_id]
     scan.title = request.test_title or (scan.title if target.scan else "") or request.scan_type
     scan.report_id = report_id

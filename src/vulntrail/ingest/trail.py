@@ -21,7 +21,7 @@ from vulntrail.ingest.spans import SpanEdits, SpanRow, group_by_finding, set_run
 from vulntrail.ingest.status import Run, TrackRuns, TrackStatus, track_status
 from vulntrail.parsers.interface import ParsedFinding
 from vulntrail.store import bulk
-from vulntrail.store.models import Engagement, Finding, Occurrence, Span
+from vulntrail.store.models import Engagement, Finding, Occurrence, Product, Span, Track
 
 SPANS = cast(Table, Span.__table__)
 FINDINGS = cast(Table, Finding.__table__)
@@ -216,6 +216,7 @@ def _insert_findings(
             "title": item.finding.title,
             "installed_version": item.finding.installed_version[:255],
             "fixed_version": item.finding.fixed_version,
+            "cwe": first_cwe(item.finding.cwes),
             **status,
             "occurrence_id": occurrence_id,
             "verified": False,
@@ -484,3 +485,31 @@ def first_seen_before(
             )
         )
     return seen
+
+
+def rebuild_product_status(session: Session, product: Product) -> None:
+    """Re-derive every finding's product-level status from the (new) default branch."""
+    track_id = session.scalar(
+        select(Track.id).where(
+            Track.product_id == product.id, Track.branch == product.default_branch
+        )
+    )
+    runs = TrackRuns([])
+    if track_id is not None:
+        rows = session.execute(
+            select(Engagement.run_seq, Engagement.id, Engagement.run_at).where(
+                Engagement.track_id == track_id, Engagement.has_runs.is_(True)
+            )
+        )
+        runs = TrackRuns([Run(seq, eid, clock.aware(at)) for seq, eid, at in rows])
+    ids = list(session.scalars(select(Finding.id).where(Finding.product_id == product.id)))
+    refresh_status(session, track_id if track_id is not None else -1, runs, ids, default=True)
+
+
+def first_cwe(cwes: Sequence[str]) -> int:
+    """`CWE-79` → 79; 0 when there is none (DefectDojo's convention)."""
+    for cwe in cwes:
+        digits = "".join(ch for ch in cwe if ch.isdigit())
+        if digits:
+            return int(digits[:9])
+    return 0

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, func, not_, or_, select
 from sqlalchemy.orm import Session
 
-from vulntrail.store.models import Engagement, Finding, Occurrence, Product, Track
+from vulntrail import clock
+from vulntrail.store.models import Engagement, Finding, Occurrence, Product, Span, Track
 
 
 def risk_acceptance_in_force(today: date) -> ColumnElement[bool]:
@@ -50,7 +51,12 @@ class FindingFilters:
     vulnerability_id: str | None = None
     component_name: str | None = None
     title: str | None = None
-    ids: Sequence[int] | None = None
+    component_version: str | None = None
+    cwe: int | None = None
+    first_seen_on: date | None = None
+    mitigated_on: date | None = None
+    engagement: Engagement | None = None  # present in that run
+    ids: Sequence[int] | None = None  # e.g. the findings of one test
 
 
 ORDERINGS = {
@@ -92,9 +98,34 @@ def filtered(filters: FindingFilters, today: date) -> Select[Any]:
         statement = statement.where(
             Finding.title.ilike(f"%{_escape_like(filters.title)}%", escape="\\")
         )
+    if filters.component_version:
+        statement = statement.where(Finding.installed_version == filters.component_version)
+    if filters.cwe is not None:
+        statement = statement.where(Finding.cwe == filters.cwe)
+    if filters.first_seen_on is not None:
+        statement = statement.where(_on_day(Finding.first_seen_at, filters.first_seen_on))
+    if filters.mitigated_on is not None:
+        statement = statement.where(_on_day(Finding.mitigated_at, filters.mitigated_on))
+    if filters.engagement is not None:
+        statement = statement.where(Finding.id.in_(present_in_run(filters.engagement)))
     if filters.ids is not None:
         statement = statement.where(Finding.id.in_(filters.ids))
     return statement
+
+
+def present_in_run(engagement: Engagement) -> Select[Any]:
+    """Ids of the findings a run contained: the spans of its track that cover it."""
+    seq = engagement.run_seq
+    return select(Span.finding_id).where(
+        Span.track_id == engagement.track_id,
+        Span.start_seq <= seq,
+        or_(Span.end_seq.is_(None), Span.end_seq >= seq),
+    )
+
+
+def _on_day(column: Any, day: date) -> ColumnElement[bool]:
+    start = clock.at_midnight(day)
+    return and_(column >= start, column < start + timedelta(days=1))
 
 
 def _escape_like(text: str) -> str:

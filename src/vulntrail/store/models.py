@@ -145,17 +145,18 @@ class Scan(Base):
     )
     scan_type: Mapped[str] = mapped_column(String(NAME))
     title: Mapped[str] = mapped_column(String(NAME), default="")
-    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id"))
+    # None for a test created through POST /tests/ that no report has filled yet.
+    report_id: Mapped[int | None] = mapped_column(ForeignKey("reports.id"))
     # Reports this test held before re-imports replaced them, oldest first.
     previous_report_ids: Mapped[list[Any]] = mapped_column(JSON, default=list)
-    report_sha256: Mapped[str] = mapped_column(String(64), index=True)
+    report_sha256: Mapped[str] = mapped_column(String(64), index=True, default="")
     report_format: Mapped[str] = mapped_column(String(30), default="")
     artifact_name: Mapped[str] = mapped_column(Text, default="")
     scanner_version: Mapped[str] = mapped_column(String(NAME), default="")
     finding_count: Mapped[int] = mapped_column(Integer, default=0)
     # The (finding_id, occurrence_id) pairs of this test, packed and compressed:
     # one value, not a row per finding (see ingest.members).
-    members: Mapped[bytes] = mapped_column(LargeBinary)
+    members: Mapped[bytes] = mapped_column(LargeBinary, default=b"")
     statistics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     tags: Mapped[list[Any]] = mapped_column(JSON, default=list)
@@ -210,6 +211,7 @@ class Finding(Base):
     title: Mapped[str] = mapped_column(Text, default="")
     installed_version: Mapped[str] = mapped_column(String(NAME), default="")
     fixed_version: Mapped[str] = mapped_column(Text, default="")
+    cwe: Mapped[int] = mapped_column(Integer, default=0)  # first CWE number, 0 when none
     # Status on the default branch, derived from spans.
     on_default_branch: Mapped[bool] = mapped_column(Boolean, default=False)
     present: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -1,0 +1,196 @@
+"""Product types, products and test types: lookups and the creates clients make first."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import func, select
+
+from vulntrail import clock
+from vulntrail.api.deps import principal, services
+from vulntrail.api.listing import page_of
+from vulntrail.api.pagination import paginated
+from vulntrail.api.serializers import TEST_TYPES, product_json, product_type_json
+from vulntrail.auth.tokens import Principal
+from vulntrail.errors import BadRequest, NotFound
+from vulntrail.ingest import context, trail
+from vulntrail.ingest.retry import with_retries
+from vulntrail.store.models import Product, ProductType
+
+router = APIRouter(prefix="/api/v2", tags=["products"])
+Limit = Query(None, ge=0, description="Page size (at most 1000).")
+Offset = Query(None, ge=0, description="Rows to skip.")
+
+
+class ProductTypeIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    name: str = Field(min_length=1, max_length=255)
+    description: str = ""
+
+
+class ProductIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    name: str = Field(min_length=1, max_length=255)
+    prod_type: int
+    description: str = ""
+    default_branch: str = Field("", max_length=255)
+
+
+class ProductPatch(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    description: str | None = None
+    default_branch: str | None = Field(None, min_length=1, max_length=255)
+
+
+@router.get("/product_types/")
+def list_product_types(
+    request: Request,
+    who: Principal = Depends(principal),
+    name: str | None = None,
+    limit: int | None = Limit,
+    offset: int | None = Offset,
+) -> dict[str, Any]:
+    statement = select(ProductType).order_by(ProductType.id)
+    if name:
+        statement = statement.where(ProductType.name == name)
+    with services(request).sessions.read() as session:
+        return page_of(request, session, statement, limit, offset, product_type_json)
+
+
+@router.get("/product_types/{type_id}/")
+def get_product_type(
+    type_id: int, request: Request, who: Principal = Depends(principal)
+) -> dict[str, Any]:
+    with services(request).sessions.read() as session:
+        row = session.get(ProductType, type_id)
+        if row is None:
+            raise NotFound(f"product type {type_id} does not exist")
+        return product_type_json(row)
+
+
+@router.post("/product_types/", status_code=201)
+def create_product_type(
+    body: ProductTypeIn, request: Request, who: Principal = Depends(principal)
+) -> dict[str, Any]:
+    def write() -> dict[str, Any]:
+        with services(request).sessions.write() as session:
+            if session.scalar(select(ProductType.id).where(ProductType.name == body.name)):
+                raise BadRequest("product type with this name already exists.", field="name")
+            row = ProductType(name=body.name, description=body.description, created=clock.now())
+            session.add(row)
+            session.flush()
+            return product_type_json(row)
+
+    return with_retries(write, what="create product type")
+
+
+@router.get("/products/")
+def list_products(
+    request: Request,
+    who: Principal = Depends(principal),
+    name: str | None = Query(None, description="Name contains (case-insensitive), as DefectDojo."),
+    name_exact: str | None = None,
+    prod_type: int | None = None,
+    limit: int | None = Limit,
+    offset: int | None = Offset,
+) -> dict[str, Any]:
+    statement = select(Product).order_by(Product.id)
+    if name:
+        statement = statement.where(
+            func.lower(Product.name).contains(name.lower(), autoescape=True)
+        )
+    if name_exact:
+        statement = statement.where(Product.name == name_exact)
+    if prod_type is not None:
+        statement = statement.where(Product.prod_type_id == prod_type)
+    with services(request).sessions.read() as session:
+        return page_of(request, session, statement, limit, offset, product_json)
+
+
+@router.get("/products/{product_id}/")
+def get_product(
+    product_id: int, request: Request, who: Principal = Depends(principal)
+) -> dict[str, Any]:
+    with services(request).sessions.read() as session:
+        row = session.get(Product, product_id)
+        if row is None:
+            raise NotFound(f"product {product_id} does not exist")
+        return product_json(row)
+
+
+@router.post("/products/", status_code=201)
+def create_product(
+    body: ProductIn, request: Request, who: Principal = Depends(principal)
+) -> dict[str, Any]:
+    settings = services(request).settings
+
+    def write() -> dict[str, Any]:
+        with services(request).sessions.write() as session:
+            if session.get(ProductType, body.prod_type) is None:
+                raise BadRequest(
+                    f"product type {body.prod_type} does not exist.", field="prod_type"
+                )
+            if session.scalar(select(Product.id).where(Product.name == body.name)):
+                raise BadRequest("product with this name already exists.", field="name")
+            now = clock.now()
+            row = Product(
+                name=body.name,
+                prod_type_id=body.prod_type,
+                description=body.description,
+                default_branch=body.default_branch or settings.default_branch,
+                created=now,
+                updated=now,
+            )
+            session.add(row)
+            session.flush()
+            return product_json(row)
+
+    return with_retries(write, what="create product")
+
+
+@router.patch("/products/{product_id}/")
+def patch_product(
+    product_id: int, body: ProductPatch, request: Request, who: Principal = Depends(principal)
+) -> dict[str, Any]:
+    """`default_branch` decides product-level status; changing it re-derives every finding's."""
+    changes = body.model_dump(exclude_unset=True, exclude_none=True)
+
+    def write() -> dict[str, Any]:
+        with services(request).sessions.write() as session:
+            row = session.get(Product, product_id)
+            if row is None:
+                raise NotFound(f"product {product_id} does not exist")
+            new_branch = changes.get("default_branch")
+            if new_branch and new_branch != row.default_branch:
+                context.lock_product(session, row.id)
+                row.default_branch = new_branch
+                trail.rebuild_product_status(session, row)
+            for key, value in changes.items():
+                setattr(row, key, value)
+            row.updated = clock.now()
+            session.flush()
+            return product_json(row)
+
+    return with_retries(write, what="update product")
+
+
+@router.get("/test_types/")
+def list_test_types(
+    request: Request,
+    who: Principal = Depends(principal),
+    name: str | None = None,
+    limit: int | None = Limit,
+    offset: int | None = Offset,
+) -> dict[str, Any]:
+    rows = [t for t in TEST_TYPES if name is None or t["name"] == name]
+    return paginated(request, len(rows), limit or 25, offset or 0, list(rows))
+
+
+@router.get("/test_types/{type_id}/")
+def get_test_type(type_id: int, who: Principal = Depends(principal)) -> dict[str, Any]:
+    for row in TEST_TYPES:
+        if row["id"] == type_id:
+            return dict(row)
+    raise NotFound(f"test type {type_id} does not exist")
