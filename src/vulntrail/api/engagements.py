@@ -10,10 +10,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from vulntrail import clock
+from vulntrail.api import access
 from vulntrail.api.deps import principal, services
 from vulntrail.api.finding_schema import finding_json
 from vulntrail.api.listing import page_of
 from vulntrail.api.serializers import engagement_json
+from vulntrail.auth.roles import Action
 from vulntrail.auth.tokens import Principal
 from vulntrail.errors import BadRequest, NotFound
 from vulntrail.ingest import context
@@ -78,6 +80,9 @@ def list_engagements(
             Engagement.product_id.in_(select(Product.id).where(Product.name == product_name))
         )
     with services(request).sessions.read() as session:
+        readable = access.readable_product_ids(session, who)
+        if readable is not None:
+            statement = statement.where(Engagement.product_id.in_(readable))
         return page_of(request, session, statement, limit, offset, engagement_json)
 
 
@@ -86,7 +91,7 @@ def get_engagement(
     engagement_id: int, request: Request, who: Principal = Depends(principal)
 ) -> dict[str, Any]:
     with services(request).sessions.read() as session:
-        return engagement_json(_engagement(session, engagement_id))
+        return engagement_json(_engagement(session, engagement_id, who))
 
 
 @router.post("/engagements/", status_code=201)
@@ -110,8 +115,10 @@ def create_engagement(
 
     def write() -> dict[str, Any]:
         with services(request).sessions.write() as session:
-            if session.get(Product, body.product) is None:
+            found = session.get(Product, body.product)
+            if found is None or not who.can(Action.READ, found.name):
                 raise BadRequest(f"product {body.product} does not exist.", field="product")
+            access.require(who, Action.IMPORT, found.name)
             product = context.lock_product(session, body.product)
             taken = select(Engagement.id).where(
                 Engagement.product_id == product.id, Engagement.name == body.name
@@ -135,8 +142,9 @@ def patch_engagement(
 
     def write() -> dict[str, Any]:
         with services(request).sessions.write() as session:
-            engagement = _engagement(session, engagement_id)
+            engagement = _engagement(session, engagement_id, who)
             product = context.lock_product(session, engagement.product_id)
+            access.require(who, Action.IMPORT, product.name)
             if "branch_tag" in changes:
                 context.move_to_branch(session, product, engagement, changes["branch_tag"])
             for key, value in changes.items():
@@ -155,7 +163,7 @@ def engagement_findings(
     """vulntrail: the findings this run contained, as they were in it, and those it resolved."""
     today = clock.now().date()
     with services(request).sessions.read() as session:
-        engagement = _engagement(session, engagement_id)
+        engagement = _engagement(session, engagement_id, who)
         items = runs_repo.run_findings(session, engagement)
         previous = runs_repo.previous_run(session, engagement)
     present = [i for i in items if i.change != "resolved"]
@@ -179,7 +187,7 @@ def engagement_diff(
     """What this run introduced and resolved compared with the run before it on its branch."""
     today = clock.now().date()
     with services(request).sessions.read() as session:
-        engagement = _engagement(session, engagement_id)
+        engagement = _engagement(session, engagement_id, who)
         items = runs_repo.run_findings(session, engagement)
         previous = runs_repo.previous_run(session, engagement)
     return {
@@ -202,9 +210,10 @@ def _in_run(item: runs_repo.RunFinding, today: date) -> dict[str, Any]:
     }
 
 
-def _engagement(session: Any, engagement_id: int) -> Engagement:
+def _engagement(session: Any, engagement_id: int, who: Principal) -> Engagement:
     row = session.get(Engagement, engagement_id)
     if row is None:
         raise NotFound(f"engagement {engagement_id} does not exist")
+    access.visible_product(session, who, row.product_id, f"engagement {engagement_id}")
     assert isinstance(row, Engagement)
     return row

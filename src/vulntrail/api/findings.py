@@ -10,15 +10,17 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict
 
 from vulntrail import clock
+from vulntrail.api import access
 from vulntrail.api.deps import principal, services
 from vulntrail.api.finding_schema import finding_json
 from vulntrail.api.pagination import clamp, paginated
+from vulntrail.auth.roles import Action
 from vulntrail.auth.tokens import Principal
 from vulntrail.errors import BadRequest, NotFound
 from vulntrail.ingest import members
 from vulntrail.ingest.retry import with_retries
 from vulntrail.parsers.interface import Severity
-from vulntrail.store import findings_repo, history, triage
+from vulntrail.store import audit, findings_repo, history, triage
 from vulntrail.store.models import Engagement, Finding, Occurrence, Scan
 
 router = APIRouter(prefix="/api/v2", tags=["findings"])
@@ -83,6 +85,9 @@ def list_findings(
     today = clock.now().date()
     with svc.sessions.read() as session:
         filters = _scoped(session, filters, engagement, test)
+        filters = dataclasses.replace(
+            filters, product_ids=access.readable_product_ids(session, who)
+        )
         if duplicate:
             return paginated(request, 0, size, start, [])
         count, rows = findings_repo.page(
@@ -99,7 +104,7 @@ def get_finding(
 ) -> dict[str, Any]:
     svc = services(request)
     with svc.sessions.read() as session:
-        return _one(session, finding_id)
+        return _one(session, finding_id, who)
 
 
 class TriagePatch(BaseModel):
@@ -122,12 +127,19 @@ def patch_finding(
 
     def write() -> dict[str, Any]:
         with svc.sessions.write() as session:
-            finding = session.get(Finding, finding_id)
-            if finding is None:
-                raise NotFound(f"finding {finding_id} does not exist")
-            triage.apply_triage(session, finding, changes, who.username)
+            finding = _visible(session, finding_id, who)
+            product = access.visible_product(session, who, finding.product_id, "")
+            access.require(who, Action.TRIAGE, product.name)
+            if triage.apply_triage(session, finding, changes, who.username):
+                audit.record(
+                    session,
+                    who.username,
+                    "triage",
+                    f"finding {finding_id}",
+                    changes=_plain(changes),
+                )
             session.flush()
-            return _one(session, finding_id)
+            return _one(session, finding_id, who)
 
     return with_retries(write, what="triage")
 
@@ -138,9 +150,7 @@ def finding_history(
 ) -> dict[str, Any]:
     """Every event of the finding's trail in order, with its engagement, commit and time."""
     with services(request).sessions.read() as session:
-        finding = session.get(Finding, finding_id)
-        if finding is None:
-            raise NotFound(f"finding {finding_id} does not exist")
+        finding = _visible(session, finding_id, who)
         events = history.finding_history(session, finding)
     return {"finding": finding_id, "count": len(events), "results": [e.as_json() for e in events]}
 
@@ -161,10 +171,21 @@ def _scoped(
     return filters
 
 
-def _one(session: Any, finding_id: int) -> dict[str, Any]:
+def _visible(session: Any, finding_id: int, who: Principal) -> Finding:
     finding = session.get(Finding, finding_id)
     if finding is None:
         raise NotFound(f"finding {finding_id} does not exist")
+    access.visible_product(session, who, finding.product_id, f"finding {finding_id}")
+    assert isinstance(finding, Finding)
+    return finding
+
+
+def _plain(changes: dict[str, Any]) -> dict[str, Any]:
+    return {k: v.isoformat() if isinstance(v, date) else v for k, v in changes.items()}
+
+
+def _one(session: Any, finding_id: int, who: Principal) -> dict[str, Any]:
+    finding = _visible(session, finding_id, who)
     occurrence = session.get(Occurrence, finding.occurrence_id) if finding.occurrence_id else None
     newest = findings_repo.newest_runs(session, [finding.product_id]).get(finding.product_id)
     return finding_json(finding, occurrence, today=clock.now().date(), newest=newest)

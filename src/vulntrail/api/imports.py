@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
@@ -9,12 +10,13 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from vulntrail.api import import_form
+from vulntrail.api import access, import_form
 from vulntrail.api.deps import principal, services
+from vulntrail.auth.roles import Action
 from vulntrail.auth.tokens import Principal
-from vulntrail.errors import BadRequest, PayloadTooLarge
+from vulntrail.errors import BadRequest, NotFound, PayloadTooLarge
 from vulntrail.ingest.gcpause import paused_gc
-from vulntrail.ingest.request import ImportResult, Mode
+from vulntrail.ingest.request import Authorizer, ImportResult, Mode
 
 router = APIRouter(prefix="/api/v2", tags=["import"])
 
@@ -22,16 +24,27 @@ router = APIRouter(prefix="/api/v2", tags=["import"])
 @router.post("/import-scan/", status_code=201, summary="Import a scan report into an engagement")
 async def import_scan(request: Request, who: Principal = Depends(principal)) -> JSONResponse:
     with paused_gc():
-        return await _handle(request, Mode.IMPORT)
+        return await _handle(request, Mode.IMPORT, who)
 
 
 @router.post("/reimport-scan/", status_code=201, summary="Re-import a scan report into a test")
 async def reimport_scan(request: Request, who: Principal = Depends(principal)) -> JSONResponse:
     with paused_gc():
-        return await _handle(request, Mode.REIMPORT)
+        return await _handle(request, Mode.REIMPORT, who)
 
 
-async def _handle(request: Request, mode: Mode) -> JSONResponse:
+def authorizer(who: Principal) -> Authorizer:
+    """The import's permission check for this caller (see ingest.request.Authorizer)."""
+
+    def check(action: str, product_name: str, *, hidden: str | None = None) -> None:
+        if hidden is not None and not who.can(Action.READ, product_name):
+            raise NotFound(f"{hidden} does not exist")
+        access.require(who, Action(action), product_name)
+
+    return check
+
+
+async def _handle(request: Request, mode: Mode, who: Principal) -> JSONResponse:
     svc = services(request)
     limit = svc.settings.max_upload_bytes
     declared = request.headers.get("content-length")
@@ -57,6 +70,9 @@ async def _handle(request: Request, mode: Mode) -> JSONResponse:
             )
         try:
             import_request = import_form.build_request(form, mode, report)
+            import_request = dataclasses.replace(
+                import_request, authorize=authorizer(who), actor=who.username
+            )
         except import_form.FormErrors as errors:
             return JSONResponse(errors.errors, status_code=400)
         received = time.perf_counter()

@@ -9,14 +9,17 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 
 from vulntrail import clock
+from vulntrail.api import access
 from vulntrail.api.deps import principal, services
 from vulntrail.api.listing import page_of
 from vulntrail.api.pagination import paginated
 from vulntrail.api.serializers import TEST_TYPES, product_json, product_type_json
+from vulntrail.auth.roles import Action
 from vulntrail.auth.tokens import Principal
 from vulntrail.errors import BadRequest, NotFound
 from vulntrail.ingest import context, trail
 from vulntrail.ingest.retry import with_retries
+from vulntrail.store import audit
 from vulntrail.store.models import Product, ProductType
 
 router = APIRouter(prefix="/api/v2", tags=["products"])
@@ -74,6 +77,8 @@ def get_product_type(
 def create_product_type(
     body: ProductTypeIn, request: Request, who: Principal = Depends(principal)
 ) -> dict[str, Any]:
+    access.require_somewhere(who, Action.CREATE_PRODUCT)
+
     def write() -> dict[str, Any]:
         with services(request).sessions.write() as session:
             if session.scalar(select(ProductType.id).where(ProductType.name == body.name)):
@@ -106,6 +111,9 @@ def list_products(
     if prod_type is not None:
         statement = statement.where(Product.prod_type_id == prod_type)
     with services(request).sessions.read() as session:
+        readable = access.readable_product_ids(session, who)
+        if readable is not None:
+            statement = statement.where(Product.id.in_(readable))
         return page_of(request, session, statement, limit, offset, product_json)
 
 
@@ -114,10 +122,9 @@ def get_product(
     product_id: int, request: Request, who: Principal = Depends(principal)
 ) -> dict[str, Any]:
     with services(request).sessions.read() as session:
-        row = session.get(Product, product_id)
-        if row is None:
-            raise NotFound(f"product {product_id} does not exist")
-        return product_json(row)
+        return product_json(
+            access.visible_product(session, who, product_id, f"product {product_id}")
+        )
 
 
 @router.post("/products/", status_code=201)
@@ -125,6 +132,7 @@ def create_product(
     body: ProductIn, request: Request, who: Principal = Depends(principal)
 ) -> dict[str, Any]:
     settings = services(request).settings
+    access.require(who, Action.CREATE_PRODUCT, body.name)
 
     def write() -> dict[str, Any]:
         with services(request).sessions.write() as session:
@@ -145,6 +153,7 @@ def create_product(
             )
             session.add(row)
             session.flush()
+            audit.record(session, who.username, "create_product", body.name)
             return product_json(row)
 
     return with_retries(write, what="create product")
@@ -159,9 +168,9 @@ def patch_product(
 
     def write() -> dict[str, Any]:
         with services(request).sessions.write() as session:
-            row = session.get(Product, product_id)
-            if row is None:
-                raise NotFound(f"product {product_id} does not exist")
+            row = access.visible_product(session, who, product_id, f"product {product_id}")
+            access.require(who, Action.MANAGE, row.name)
+            audit.record(session, who.username, "update_product", row.name, changes=changes)
             new_branch = changes.get("default_branch")
             if new_branch and new_branch != row.default_branch:
                 context.lock_product(session, row.id)

@@ -9,14 +9,16 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from vulntrail import clock
+from vulntrail.api import access
 from vulntrail.api.deps import principal, services
 from vulntrail.api.listing import page_of
 from vulntrail.api.serializers import TEST_TYPES, test_json
+from vulntrail.auth.roles import Action
 from vulntrail.auth.tokens import Principal
 from vulntrail.errors import BadRequest, NotFound
 from vulntrail.ingest import context
 from vulntrail.ingest.retry import with_retries
-from vulntrail.store.models import Engagement, Scan
+from vulntrail.store.models import Engagement, Product, Scan
 
 router = APIRouter(prefix="/api/v2", tags=["tests"])
 
@@ -62,6 +64,13 @@ def list_tests(
     if scan_type:
         statement = statement.where(Scan.scan_type == scan_type)
     with services(request).sessions.read() as session:
+        readable = access.readable_product_ids(session, who)
+        if readable is not None:
+            statement = statement.where(
+                Scan.engagement_id.in_(
+                    select(Engagement.id).where(Engagement.product_id.in_(readable))
+                )
+            )
         return page_of(request, session, statement, limit, offset, test_json)
 
 
@@ -69,8 +78,10 @@ def list_tests(
 def get_test(test_id: int, request: Request, who: Principal = Depends(principal)) -> dict[str, Any]:
     with services(request).sessions.read() as session:
         row = session.get(Scan, test_id)
-        if row is None:
+        engagement = session.get(Engagement, row.engagement_id) if row is not None else None
+        if row is None or engagement is None:
             raise NotFound(f"test {test_id} does not exist")
+        access.visible_product(session, who, engagement.product_id, f"test {test_id}")
         return test_json(row)
 
 
@@ -84,10 +95,12 @@ def create_test(
     def write() -> dict[str, Any]:
         with services(request).sessions.write() as session:
             engagement = session.get(Engagement, body.engagement)
-            if engagement is None:
+            product = session.get(Product, engagement.product_id) if engagement else None
+            if engagement is None or product is None or not who.can(Action.READ, product.name):
                 raise BadRequest(
                     f"engagement {body.engagement} does not exist.", field="engagement"
                 )
+            access.require(who, Action.IMPORT, product.name)
             context.lock_product(session, engagement.product_id)
             now = clock.now()
             row = Scan(

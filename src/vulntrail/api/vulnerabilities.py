@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from sqlalchemy import or_, select
 
 from vulntrail import clock
+from vulntrail.api import access
 from vulntrail.api.deps import principal, services
 from vulntrail.api.serializers import iso
 from vulntrail.auth.tokens import Principal
@@ -17,6 +18,11 @@ from vulntrail.store import findings_repo
 from vulntrail.store.models import Engagement, Finding, Product
 
 router = APIRouter(prefix="/api/v2", tags=["vulnerabilities"])
+
+
+def _readable(session: Any, who: Principal) -> list[Any]:
+    readable = access.readable_product_ids(session, who)
+    return [] if readable is None else [Finding.product_id.in_(readable)]
 
 
 @router.get("/vulnerabilities/{vulnerability_id}/")
@@ -33,6 +39,7 @@ def vulnerability(
             .join(Product, Product.id == Finding.product_id)
             .outerjoin(Engagement, Engagement.id == Finding.first_seen_engagement_id)
             .where(or_(Finding.rule_id == wanted, Finding.rule_id == vulnerability_id))
+            .where(*_readable(session, who))
             .order_by(Product.name, Finding.package_name, Finding.id)
         ).all()
         active_ids = set(

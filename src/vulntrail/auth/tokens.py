@@ -17,7 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vulntrail import clock
-from vulntrail.store.models import ApiToken, User
+from vulntrail.auth.roles import Action, Grant, Role, allows
+from vulntrail.store.models import ApiToken, RoleGrant, User
 
 TOKEN_PREFIX = "vtr_"
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -25,12 +26,20 @@ LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling: resolved from a token, checked by every route."""
+    """Who is calling, and what they may do: resolved once per request, checked by every route."""
 
-    user_id: int
+    user_id: int | None
     username: str
     is_admin: bool
+    grants: tuple[Grant, ...] = ()
     token_id: int | None = None
+    source: str = "token"  # "token", "session" or "ci-jwt"
+
+    def can(self, action: Action, product_name: str) -> bool:
+        return self.is_admin or allows(self.grants, action, product_name)
+
+    def can_somewhere(self, action: Action) -> bool:
+        return self.is_admin or any(grant.allows_somewhere(action) for grant in self.grants)
 
 
 def new_token() -> str:
@@ -42,7 +51,13 @@ def token_hash(token: str) -> str:
 
 
 def store_token(
-    session: Session, user: User, token: str, *, name: str = "", expires: datetime | None = None
+    session: Session,
+    user: User,
+    token: str,
+    *,
+    name: str = "",
+    expires: datetime | None = None,
+    grant: Grant | None = None,
 ) -> ApiToken:
     row = ApiToken(
         user_id=user.id,
@@ -52,10 +67,19 @@ def store_token(
         created=clock.now(),
         expires=expires,
         revoked=False,
+        role=grant.role.value if grant else None,
+        product_pattern=grant.products if grant else None,
     )
     session.add(row)
     session.flush()
     return row
+
+
+def user_grants(session: Session, user_id: int) -> tuple[Grant, ...]:
+    rows = session.execute(
+        select(RoleGrant.role, RoleGrant.product_pattern).where(RoleGrant.user_id == user_id)
+    )
+    return tuple(Grant(Role(role), pattern) for role, pattern in rows)
 
 
 def authenticate(session: Session, token: str) -> tuple[Principal, ApiToken] | None:
@@ -76,7 +100,14 @@ def authenticate(session: Session, token: str) -> tuple[Principal, ApiToken] | N
         return None
     if api_token.expires is not None and clock.aware(api_token.expires) <= clock.now():
         return None
-    return Principal(user.id, user.username, user.is_admin, api_token.id), api_token
+    if api_token.role:
+        # A scoped token acts only within its own grant, never with all its user's rights.
+        grants: tuple[Grant, ...] = (Grant(Role(api_token.role), api_token.product_pattern or "*"),)
+        is_admin = False
+    else:
+        grants, is_admin = user_grants(session, user.id), user.is_admin
+    who = Principal(user.id, user.username, is_admin, grants, api_token.id, "token")
+    return who, api_token
 
 
 def needs_last_used_update(api_token: ApiToken) -> bool:

@@ -12,8 +12,9 @@ from sqlalchemy.orm import Session
 
 from vulntrail import clock
 from vulntrail.auth import tokens
+from vulntrail.auth.roles import Grant
 from vulntrail.errors import Conflict
-from vulntrail.store.models import ApiToken, User
+from vulntrail.store.models import ApiToken, RoleGrant, User
 
 _hasher = PasswordHasher()
 ADMIN_NAME = "admin"
@@ -72,3 +73,24 @@ def apply_bootstrap_token(session: Session, token: str) -> bool:
         user = create_user(session, ADMIN_NAME, None, admin=True)
     tokens.store_token(session, user, token, name="bootstrap")
     return True
+
+
+def grant_role(session: Session, user: User, grant: Grant) -> None:
+    """Idempotent: granting a role the user already has changes nothing."""
+    exists = session.scalar(
+        select(RoleGrant.id).where(
+            RoleGrant.user_id == user.id,
+            RoleGrant.role == grant.role.value,
+            RoleGrant.product_pattern == grant.products,
+        )
+    )
+    if exists is None:
+        session.add(
+            RoleGrant(
+                user_id=user.id,
+                role=grant.role.value,
+                product_pattern=grant.products,
+                created=clock.now(),
+            )
+        )
+        session.flush()

@@ -12,10 +12,11 @@ from sqlalchemy import select
 from vulntrail import clock
 from vulntrail.api.app import create_app, prepare_store
 from vulntrail.auth import tokens, users
+from vulntrail.auth.roles import Grant, RoleError, parse_pattern, parse_role
 from vulntrail.cli import import_command
 from vulntrail.config import ConfigError, Settings
 from vulntrail.errors import VulntrailError
-from vulntrail.store import migrate
+from vulntrail.store import audit, migrate
 from vulntrail.store.db import Sessions, make_engine
 from vulntrail.store.models import User
 
@@ -140,10 +141,23 @@ def _parse_expiry(text: str | None) -> timedelta | None:
 def token_create(
     user: str = typer.Option(..., "--user", help="Owner of the token."),
     name: str = typer.Option("", "--name", help="What the token is for."),
+    role: str = typer.Option(
+        None, "--role", help="Scope the token to one role (reader, writer, importer, …)."
+    ),
+    products: str = typer.Option(
+        None,
+        "--products",
+        help="Scope the token to products matching a glob, e.g. 'orchestrator-*'.",
+    ),
     expires: str = typer.Option(None, "--expires", help="Lifetime, like 90d or 12w."),
 ) -> None:
-    """Create an API token and print it alone on stdout (shown once)."""
+    """Create an API token and print it alone on stdout (shown once; only its hash is kept).
+
+    Without --role the token acts with all of its user's rights; with --role (and
+    --products, default '*') it acts only within that grant.
+    """
     lifetime = _parse_expiry(expires)
+    grant = _grant(role, products) if role or products else None
     settings = _settings()
     sessions = _sessions(settings)
     migrate.upgrade(sessions.engine)
@@ -153,10 +167,38 @@ def token_create(
         if owner is None:
             typer.echo(f"error: no user {user!r}; create it with `vulntrail user create`", err=True)
             raise typer.Exit(1)
-        tokens.store_token(
-            session, owner, token, name=name, expires=clock.now() + lifetime if lifetime else None
-        )
+        expiry = clock.now() + lifetime if lifetime else None
+        row = tokens.store_token(session, owner, token, name=name, expires=expiry, grant=grant)
+        audit.record(session, "cli", "create_token", f"user {user}", token_prefix=row.prefix)
     sys.stdout.write(token + "\n")
+
+
+@user_app.command("grant")
+def user_grant(
+    username: str,
+    role: str = typer.Option(..., "--role", help="reader, writer, importer, maintainer or owner."),
+    products: str = typer.Option("*", "--products", help="Glob over product names."),
+) -> None:
+    """Give a user a role on the products matching a pattern."""
+    grant = _grant(role, products)
+    settings = _settings()
+    sessions = _sessions(settings)
+    migrate.upgrade(sessions.engine)
+    with sessions.write() as session:
+        owner = session.scalar(select(User).where(User.username == username))
+        if owner is None:
+            typer.echo(f"error: no user {username!r}", err=True)
+            raise typer.Exit(1)
+        users.grant_role(session, owner, grant)
+        audit.record(session, "cli", "grant_role", f"user {username}", role=role, products=products)
+    typer.echo(f"{username!r} is {grant.role.value} on {grant.products!r}", err=True)
+
+
+def _grant(role: str | None, products: str | None) -> Grant:
+    try:
+        return Grant(parse_role(role or "reader"), parse_pattern(products or "*"))
+    except RoleError as error:
+        raise typer.BadParameter(str(error)) from None
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -39,9 +39,11 @@ def resolve(session: Session, request: ImportRequest, settings: Settings) -> Tar
             raise NotFound(f"test {request.test_id} does not exist", field="test")
         engagement = _engagement_by_id(session, scan.engagement_id)
         product = lock_product(session, engagement.product_id)
+        request.authorize("import", product.name, hidden=f"test {request.test_id}")
     elif request.engagement_id is not None:
         engagement = _engagement_by_id(session, request.engagement_id)
         product = lock_product(session, engagement.product_id)
+        request.authorize("import", product.name, hidden=f"engagement {request.engagement_id}")
         if request.product_name and request.product_name != product.name:
             raise BadRequest(
                 f"engagement {engagement.id} belongs to product {product.name!r}, "
@@ -79,6 +81,7 @@ def _product_by_name(session: Session, request: ImportRequest, settings: Setting
             field="product_name",
         )
     product_id = session.scalar(select(Product.id).where(Product.name == name))
+    request.authorize("import" if product_id is not None else "create_product", name)
     if product_id is None:
         if not request.auto_create_context:
             raise NotFound(

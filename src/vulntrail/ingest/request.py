@@ -5,9 +5,23 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from vulntrail.parsers.interface import Severity
+
+
+class Authorizer(Protocol):
+    """The caller's permission check, handed in by the web layer.
+
+    `action` is "import" or "create_product"; `hidden` names the object the caller
+    asked for by id, to answer "does not exist" when it may not even read the product.
+    """
+
+    def __call__(self, action: str, product_name: str, *, hidden: str | None = None) -> None: ...
+
+
+def allow_all(action: str, product_name: str, *, hidden: str | None = None) -> None:
+    """For trusted callers (the command line, tests of the trail itself)."""
 
 
 class Mode(StrEnum):
@@ -42,6 +56,8 @@ class ImportRequest:
     tags: tuple[str, ...] = ()
     # Accepted DefectDojo fields that do not change vulntrail's behaviour, echoed back.
     echo: dict[str, Any] = field(default_factory=dict)
+    authorize: Authorizer = allow_all
+    actor: str = ""
 
 
 @dataclass(frozen=True, slots=True)

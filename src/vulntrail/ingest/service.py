@@ -30,7 +30,7 @@ from vulntrail.ingest.request import ImportRequest, ImportResult
 from vulntrail.ingest.retry import with_retries
 from vulntrail.parsers.interface import ParsedReport, ReportError
 from vulntrail.parsers.trivy import parse_trivy
-from vulntrail.store import blobs
+from vulntrail.store import audit, blobs
 from vulntrail.store.db import Sessions
 from vulntrail.store.models import Finding, Occurrence, Report, Scan
 
@@ -96,11 +96,20 @@ class ImportService:
     def _write(self, request: ImportRequest, prepared: Prepared) -> ImportResult:
         with self.sessions.write() as session:
             target = context.resolve(session, request, self.settings)
-            replay = _replay(session, target, request, prepared)
-            if replay is not None:
-                return replay
-            context.note_run_details(target.engagement, request)
-            return _record(session, target, request, prepared)
+            result = _replay(session, target, request, prepared)
+            if result is None:
+                context.note_run_details(target.engagement, request)
+                result = _record(session, target, request, prepared)
+            audit.record(
+                session,
+                request.actor or "system",
+                request.mode.value,
+                f"{target.product.name}/{target.engagement.name}/test {result.test_id}",
+                findings=len(prepared.items),
+                changed=result.changed,
+                sha256=prepared.sha256,
+            )
+            return result
 
 
 def _replay(

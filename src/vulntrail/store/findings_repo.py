@@ -57,6 +57,7 @@ class FindingFilters:
     mitigated_on: date | None = None
     engagement: Engagement | None = None  # present in that run
     ids: Sequence[int] | None = None  # e.g. the findings of one test
+    product_ids: Sequence[int] | None = None  # the products the caller may read (None: all)
 
 
 ORDERINGS = {
@@ -110,6 +111,8 @@ def filtered(filters: FindingFilters, today: date) -> Select[Any]:
         statement = statement.where(Finding.id.in_(present_in_run(filters.engagement)))
     if filters.ids is not None:
         statement = statement.where(Finding.id.in_(filters.ids))
+    if filters.product_ids is not None:
+        statement = statement.where(Finding.product_id.in_(filters.product_ids))
     return statement
 
 

@@ -41,6 +41,10 @@ class User(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     username: Mapped[str] = mapped_column(String(150), unique=True)
     password_hash: Mapped[str | None] = mapped_column(String(255))
+    email: Mapped[str] = mapped_column(String(255), default="")
+    full_name: Mapped[str] = mapped_column(String(255), default="")
+    # "local", or the OpenID Connect issuer that created this user on first login.
+    source: Mapped[str] = mapped_column(String(255), default="local")
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -59,6 +63,36 @@ class ApiToken(Base):
     expires: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_used: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    # A scoped token carries its own grant instead of acting with all its user's rights.
+    role: Mapped[str | None] = mapped_column(String(20))
+    product_pattern: Mapped[str | None] = mapped_column(String(255))
+
+
+class RoleGrant(Base):
+    """A role on the products whose names match a glob pattern."""
+
+    __tablename__ = "role_grants"
+    __table_args__ = (UniqueConstraint("user_id", "role", "product_pattern"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(20))
+    product_pattern: Mapped[str] = mapped_column(String(255))
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AuditEvent(Base):
+    """Who did what and when: logins, token use and management, imports, triage, settings."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_created", "created"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    actor: Mapped[str] = mapped_column(String(255))
+    action: Mapped[str] = mapped_column(String(60))
+    outcome: Mapped[str] = mapped_column(String(20), default="ok")
+    target: Mapped[str] = mapped_column(Text, default="")
+    source_ip: Mapped[str] = mapped_column(String(64), default="")
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
 class WebSession(Base):
