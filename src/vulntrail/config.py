@@ -27,6 +27,7 @@ class Settings:
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
     default_branch: str = "main"
     default_product_type: str = "Default"
+    ci_trust: str | None = None  # VULNTRAIL_CI_TRUST: JSON trust policies for CI job JWTs
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -39,6 +40,7 @@ class Settings:
                 env, "VULNTRAIL_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD_BYTES
             ),
             default_branch=env.get("VULNTRAIL_DEFAULT_BRANCH") or "main",
+            ci_trust=env.get("VULNTRAIL_CI_TRUST") or None,
         )
 
     @property

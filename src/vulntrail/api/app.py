@@ -12,7 +12,16 @@ from sqlalchemy import text
 from starlette.formparsers import MultiPartParser
 
 from vulntrail import __version__
-from vulntrail.api import engagements, errors, findings, imports, products, scans, vulnerabilities
+from vulntrail.api import (
+    admin,
+    engagements,
+    errors,
+    findings,
+    imports,
+    products,
+    scans,
+    vulnerabilities,
+)
 from vulntrail.api.deps import Services
 from vulntrail.auth import users
 from vulntrail.config import Settings
@@ -65,6 +74,7 @@ def create_app(settings: Settings, *, migrate_on_start: bool = True) -> FastAPI:
     app.include_router(engagements.router)
     app.include_router(scans.router)
     app.include_router(vulnerabilities.router)
+    app.include_router(admin.router)
 
     @app.get("/api/v2/oas3/", include_in_schema=False)
     def openapi_alias() -> dict[str, Any]:

@@ -9,9 +9,11 @@ from sqlalchemy import update
 
 from vulntrail import clock
 from vulntrail.auth import tokens
+from vulntrail.auth.ci_jwt import CiJwtRefused, CiJwtVerifier, load_policies, looks_like_jwt
 from vulntrail.config import Settings
-from vulntrail.errors import NotAuthenticated
+from vulntrail.errors import NotAuthenticated, PermissionDenied
 from vulntrail.ingest.service import ImportService
+from vulntrail.store import audit
 from vulntrail.store.db import Sessions
 from vulntrail.store.models import ApiToken
 
@@ -21,6 +23,14 @@ class Services:
     settings: Settings
     sessions: Sessions
     imports: ImportService
+    _ci_jwt: CiJwtVerifier | None = None
+
+    @property
+    def ci_jwt(self) -> CiJwtVerifier:
+        """Built on first use (configuration is read at start, never at import)."""
+        if self._ci_jwt is None:
+            self._ci_jwt = CiJwtVerifier(load_policies(self.settings.ci_trust))
+        return self._ci_jwt
 
 
 def services(request: Request) -> Services:
@@ -39,14 +49,36 @@ def principal(request: Request) -> tokens.Principal:
             "Use 'Authorization: Token <token>' or 'Authorization: Bearer <token>'."
         )
     svc = services(request)
+    credential = credential.strip()
+    if looks_like_jwt(credential) and svc.ci_jwt:
+        return _ci_principal(request, svc, credential)
     with svc.sessions.read() as session:
-        found = tokens.authenticate(session, credential.strip())
+        found = tokens.authenticate(session, credential)
     if found is None:
         raise NotAuthenticated("Invalid token.")
     who, api_token = found
     if tokens.needs_last_used_update(api_token):
         _touch(svc.sessions, api_token.id)
     return who
+
+
+def _ci_principal(request: Request, svc: Services, token: str) -> tokens.Principal:
+    """A CI job's own JWT, accepted under a trust policy; refusals are audited."""
+    try:
+        return svc.ci_jwt.verify(token)
+    except CiJwtRefused as refused:
+        with svc.sessions.write() as session:
+            audit.record(
+                session,
+                f"ci:{refused.subject}" if refused.subject else "ci:unknown",
+                "ci_jwt_login",
+                outcome="refused",
+                source_ip=request.client.host if request.client else "",
+                reason=refused.message,
+            )
+        if refused.status == 403:
+            raise PermissionDenied(refused.message) from None
+        raise NotAuthenticated(refused.message) from None
 
 
 def _touch(sessions: Sessions, token_id: int) -> None:
