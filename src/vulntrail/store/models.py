@@ -123,6 +123,8 @@ class Product(Base):
     prod_type_id: Mapped[int] = mapped_column(ForeignKey("product_types.id"), index=True)
     description: Mapped[str] = mapped_column(Text, default="")
     default_branch: Mapped[str] = mapped_column(String(NAME), default="main")
+    # Days to fix per severity label, overriding the global SLA; None: the global one.
+    sla_days: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
@@ -263,6 +265,8 @@ class Finding(Base):
     out_of_scope: Mapped[bool] = mapped_column(Boolean, default=False)
     risk_accepted: Mapped[bool] = mapped_column(Boolean, default=False)
     risk_accepted_until: Mapped[date | None] = mapped_column(Date)
+    triage_reason: Mapped[str] = mapped_column(Text, default="")
+    owner: Mapped[str] = mapped_column(String(150), default="")  # who is to fix it
     created: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     last_status_update: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
@@ -313,3 +317,54 @@ class FindingEvent(Base):
     actor: Mapped[str] = mapped_column(String(150), default="")
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class FindingNote(Base):
+    __tablename__ = "finding_notes"
+    __table_args__ = (Index("ix_finding_notes_finding", "finding_id", "id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    finding_id: Mapped[int] = mapped_column(ForeignKey("findings.id", ondelete="CASCADE"))
+    author: Mapped[str] = mapped_column(String(255))
+    text: Mapped[str] = mapped_column(Text)
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class NotificationTarget(Base):
+    """Where notifications go: a generic JSON webhook (HMAC-signed), Slack or Teams.
+
+    `product_id` None: every product. `secret` signs webhook bodies; it is never shown
+    again through the API or logged.
+    """
+
+    __tablename__ = "notification_targets"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    product_id: Mapped[int | None] = mapped_column(
+        ForeignKey("products.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(20))  # webhook, slack, teams
+    url: Mapped[str] = mapped_column(Text)
+    secret: Mapped[str] = mapped_column(String(255), default="")
+    events: Mapped[list[Any]] = mapped_column(JSON, default=list)  # empty: all events
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class OutboxMessage(Base):
+    """A notification written in the transaction of the change it reports, delivered after
+    commit by the outbox worker, with retries: none is lost across restarts."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    target_id: Mapped[int] = mapped_column(
+        ForeignKey("notification_targets.id", ondelete="CASCADE")
+    )
+    event: Mapped[str] = mapped_column(String(60))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    dedup_key: Mapped[str] = mapped_column(String(255), default="")
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending, delivered, failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -95,6 +95,7 @@ def upgrade() -> None:
         sa.Column("prod_type_id", sa.Integer(), nullable=False),
         sa.Column("description", sa.Text(), nullable=False),
         sa.Column("default_branch", sa.String(length=255), nullable=False),
+        sa.Column("sla_days", sa.JSON(), nullable=True),
         sa.Column("created", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
@@ -170,6 +171,8 @@ def upgrade() -> None:
         sa.Column("out_of_scope", sa.Boolean(), nullable=False),
         sa.Column("risk_accepted", sa.Boolean(), nullable=False),
         sa.Column("risk_accepted_until", sa.Date(), nullable=True),
+        sa.Column("triage_reason", sa.Text(), nullable=False),
+        sa.Column("owner", sa.String(length=150), nullable=False),
         sa.Column("created", sa.DateTime(timezone=True), nullable=False),
         sa.Column("last_status_update", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["product_id"], ["products.id"], ondelete="CASCADE"),
@@ -181,6 +184,24 @@ def upgrade() -> None:
             "ix_findings_product_present_sev", ["product_id", "present", "severity"], unique=False
         )
         batch_op.create_index("ix_findings_rule", ["rule_id"], unique=False)
+
+    op.create_table(
+        "notification_targets",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("product_id", sa.Integer(), nullable=True),
+        sa.Column("kind", sa.String(length=20), nullable=False),
+        sa.Column("url", sa.Text(), nullable=False),
+        sa.Column("secret", sa.String(length=255), nullable=False),
+        sa.Column("events", sa.JSON(), nullable=False),
+        sa.Column("active", sa.Boolean(), nullable=False),
+        sa.Column("created", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["product_id"], ["products.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("notification_targets", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_notification_targets_product_id"), ["product_id"], unique=False
+        )
 
     op.create_table(
         "tracks",
@@ -241,6 +262,19 @@ def upgrade() -> None:
         batch_op.create_index("ix_finding_events_finding", ["finding_id", "id"], unique=False)
 
     op.create_table(
+        "finding_notes",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("finding_id", sa.Integer(), nullable=False),
+        sa.Column("author", sa.String(length=255), nullable=False),
+        sa.Column("text", sa.Text(), nullable=False),
+        sa.Column("created", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["finding_id"], ["findings.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("finding_notes", schema=None) as batch_op:
+        batch_op.create_index("ix_finding_notes_finding", ["finding_id", "id"], unique=False)
+
+    op.create_table(
         "occurrences",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("finding_id", sa.Integer(), nullable=False),
@@ -255,6 +289,25 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("finding_id", "attrs_hash"),
     )
+    op.create_table(
+        "outbox",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("target_id", sa.Integer(), nullable=False),
+        sa.Column("event", sa.String(length=60), nullable=False),
+        sa.Column("payload", sa.JSON(), nullable=False),
+        sa.Column("dedup_key", sa.String(length=255), nullable=False),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("last_error", sa.Text(), nullable=False),
+        sa.Column("created", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("delivered_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(["target_id"], ["notification_targets.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.create_index("ix_outbox_due", ["status", "next_attempt_at"], unique=False)
+
     op.create_table(
         "spans",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -327,7 +380,15 @@ def downgrade() -> None:
         batch_op.drop_index("ix_spans_finding")
 
     op.drop_table("spans")
+    with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.drop_index("ix_outbox_due")
+
+    op.drop_table("outbox")
     op.drop_table("occurrences")
+    with op.batch_alter_table("finding_notes", schema=None) as batch_op:
+        batch_op.drop_index("ix_finding_notes_finding")
+
+    op.drop_table("finding_notes")
     with op.batch_alter_table("finding_events", schema=None) as batch_op:
         batch_op.drop_index("ix_finding_events_finding")
 
@@ -337,6 +398,10 @@ def downgrade() -> None:
 
     op.drop_table("engagements")
     op.drop_table("tracks")
+    with op.batch_alter_table("notification_targets", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_notification_targets_product_id"))
+
+    op.drop_table("notification_targets")
     with op.batch_alter_table("findings", schema=None) as batch_op:
         batch_op.drop_index("ix_findings_rule")
         batch_op.drop_index("ix_findings_product_present_sev")
