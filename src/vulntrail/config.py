@@ -28,6 +28,7 @@ class Settings:
     default_branch: str = "main"
     default_product_type: str = "Default"
     ci_trust: str | None = None  # VULNTRAIL_CI_TRUST: JSON trust policies for CI job JWTs
+    sla_days: str | None = None  # VULNTRAIL_SLA_DAYS: "critical=7,high=30,…" (see vulntrail.sla)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -41,6 +42,7 @@ class Settings:
             ),
             default_branch=env.get("VULNTRAIL_DEFAULT_BRANCH") or "main",
             ci_trust=env.get("VULNTRAIL_CI_TRUST") or None,
+            sla_days=env.get("VULNTRAIL_SLA_DAYS") or None,
         )
 
     @property
