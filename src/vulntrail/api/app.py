@@ -20,6 +20,7 @@ from vulntrail.api import (
     imports,
     products,
     scans,
+    triage_api,
     vulnerabilities,
 )
 from vulntrail.api.deps import Services
@@ -75,6 +76,7 @@ def create_app(settings: Settings, *, migrate_on_start: bool = True) -> FastAPI:
     app.include_router(scans.router)
     app.include_router(vulnerabilities.router)
     app.include_router(admin.router)
+    app.include_router(triage_api.router)
 
     @app.get("/api/v2/oas3/", include_in_schema=False)
     def openapi_alias() -> dict[str, Any]:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from fastapi import Request
 from sqlalchemy import update
 
-from vulntrail import clock
+from vulntrail import clock, sla
 from vulntrail.auth import tokens
 from vulntrail.auth.ci_jwt import CiJwtRefused, CiJwtVerifier, load_policies, looks_like_jwt
 from vulntrail.config import Settings
@@ -31,6 +31,11 @@ class Services:
         if self._ci_jwt is None:
             self._ci_jwt = CiJwtVerifier(load_policies(self.settings.ci_trust))
         return self._ci_jwt
+
+
+def sla_days(svc: Services) -> dict[str, int]:
+    """The global SLA (VULNTRAIL_SLA_DAYS over the defaults)."""
+    return sla.parse_days(svc.settings.sla_days)
 
 
 def services(request: Request) -> Services:

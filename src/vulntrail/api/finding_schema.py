@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from vulntrail import clock
+from vulntrail import clock, sla
 from vulntrail.parsers.interface import Severity
 from vulntrail.store.models import Finding, Occurrence
 
@@ -26,7 +26,12 @@ def primary_cvss(attrs: dict[str, Any]) -> tuple[str | None, float | None]:
 
 
 def finding_json(
-    finding: Finding, occurrence: Occurrence | None, *, today: date, newest: tuple[int, Any] | None
+    finding: Finding,
+    occurrence: Occurrence | None,
+    *,
+    today: date,
+    newest: tuple[int, Any] | None,
+    sla_days: int | None = None,
 ) -> dict[str, Any]:
     attrs: dict[str, Any] = occurrence.attrs if occurrence is not None else {}
     accepted = finding.risk_accepted and (
@@ -93,4 +98,20 @@ def finding_json(
         "mitigated_engagement": finding.mitigated_engagement_id,
         "reopen_count": finding.reopen_count,
         "on_default_branch": finding.on_default_branch,
+        "triage_reason": finding.triage_reason or None,
+        "owner": finding.owner or None,
+        **_sla(finding, active, sla_days, today),
+    }
+
+
+def _sla(finding: Finding, active: bool, days: int | None, today: date) -> dict[str, Any]:
+    """DefectDojo's SLA fields; the clock runs from first seen on the default branch."""
+    start = clock.aware(finding.first_seen_at) if finding.first_seen_at else None
+    due = sla.due_date(start, days)
+    left = sla.days_left(due, today)
+    return {
+        "sla_start_date": start.date().isoformat() if start else None,
+        "sla_expiration_date": due.isoformat() if due else None,
+        "sla_days_remaining": left,
+        "outside_of_sla": bool(active and left is not None and left < 0),
     }

@@ -7,11 +7,11 @@ from datetime import date
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
-from vulntrail import clock
+from vulntrail import clock, sla
 from vulntrail.api import access
-from vulntrail.api.deps import principal, services
+from vulntrail.api.deps import principal, services, sla_days
 from vulntrail.api.finding_schema import finding_json
 from vulntrail.api.pagination import clamp, paginated
 from vulntrail.auth.roles import Action
@@ -20,14 +20,14 @@ from vulntrail.errors import BadRequest, NotFound
 from vulntrail.ingest import members
 from vulntrail.ingest.retry import with_retries
 from vulntrail.parsers.interface import Severity
-from vulntrail.store import audit, findings_repo, history, triage
+from vulntrail.store import audit, findings_repo, history, sla_repo, triage
 from vulntrail.store.models import Engagement, Finding, Occurrence, Scan
 
 router = APIRouter(prefix="/api/v2", tags=["findings"])
 ORDERING_PATTERN = "^(" + "|".join(sorted(findings_repo.ORDERINGS)).replace("-", "\\-") + ")$"
 
 
-def _severity(text: str | None) -> int | None:
+def severity_value(text: str | None) -> int | None:
     if text is None:
         return None
     key = text.strip().upper()
@@ -58,6 +58,8 @@ def list_findings(
     engagement: int | None = Query(None, description="Present in this run (engagement id)."),
     test: int | None = Query(None, description="Reported by this test."),
     duplicate: bool | None = Query(None, description="Always false: findings are deduplicated."),
+    outside_of_sla: bool | None = Query(None, description="Active and past its SLA due date."),
+    owner: str | None = Query(None, description="Assigned to this person."),
     ordering: str = Query("id", pattern=ORDERING_PATTERN),
     limit: int | None = Query(None, ge=0),
     offset: int | None = Query(None, ge=0),
@@ -73,7 +75,7 @@ def list_findings(
         false_p=false_p,
         out_of_scope=out_of_scope,
         risk_accepted=risk_accepted,
-        severity=_severity(severity),
+        severity=severity_value(severity),
         vulnerability_id=vulnerability_id,
         component_name=component_name,
         title=title,
@@ -90,11 +92,28 @@ def list_findings(
         )
         if duplicate:
             return paginated(request, 0, size, start, [])
+        days, overrides = sla_days(svc), sla_repo.product_overrides(session)
+        extra = []
+        if outside_of_sla is not None:
+            late = sla_repo.outside_sla_expr(days, overrides, today)
+            extra.append(late if outside_of_sla else ~late)
+        if owner is not None:
+            extra.append(Finding.owner == owner)
+        filters = dataclasses.replace(filters, where=tuple(extra))
         count, rows = findings_repo.page(
             session, filters, today, ordering=ordering, limit=size, offset=start
         )
         newest = findings_repo.newest_runs(session, sorted({f.product_id for f, _ in rows}))
-    results = [finding_json(f, o, today=today, newest=newest.get(f.product_id)) for f, o in rows]
+    results = [
+        finding_json(
+            f,
+            o,
+            today=today,
+            newest=newest.get(f.product_id),
+            sla_days=sla.days_for(f.severity, days, overrides.get(f.product_id)),
+        )
+        for f, o in rows
+    ]
     return paginated(request, count, size, start, results)
 
 
@@ -104,7 +123,7 @@ def get_finding(
 ) -> dict[str, Any]:
     svc = services(request)
     with svc.sessions.read() as session:
-        return _one(session, finding_id, who)
+        return _one(session, finding_id, who, sla_days(svc))
 
 
 class TriagePatch(BaseModel):
@@ -116,6 +135,8 @@ class TriagePatch(BaseModel):
     risk_accepted: bool | None = None
     risk_accepted_until: date | None = None
     verified: bool | None = None
+    triage_reason: str | None = Field(None, max_length=10_000)
+    owner: str | None = Field(None, max_length=150)
 
 
 @router.patch("/findings/{finding_id}/")
@@ -127,7 +148,7 @@ def patch_finding(
 
     def write() -> dict[str, Any]:
         with svc.sessions.write() as session:
-            finding = _visible(session, finding_id, who)
+            finding = visible_finding(session, finding_id, who)
             product = access.visible_product(session, who, finding.product_id, "")
             access.require(who, Action.TRIAGE, product.name)
             if triage.apply_triage(session, finding, changes, who.username):
@@ -136,10 +157,10 @@ def patch_finding(
                     who.username,
                     "triage",
                     f"finding {finding_id}",
-                    changes=_plain(changes),
+                    changes=plain_values(changes),
                 )
             session.flush()
-            return _one(session, finding_id, who)
+            return _one(session, finding_id, who, sla_days(svc))
 
     return with_retries(write, what="triage")
 
@@ -150,7 +171,7 @@ def finding_history(
 ) -> dict[str, Any]:
     """Every event of the finding's trail in order, with its engagement, commit and time."""
     with services(request).sessions.read() as session:
-        finding = _visible(session, finding_id, who)
+        finding = visible_finding(session, finding_id, who)
         events = history.finding_history(session, finding)
     return {"finding": finding_id, "count": len(events), "results": [e.as_json() for e in events]}
 
@@ -171,7 +192,7 @@ def _scoped(
     return filters
 
 
-def _visible(session: Any, finding_id: int, who: Principal) -> Finding:
+def visible_finding(session: Any, finding_id: int, who: Principal) -> Finding:
     finding = session.get(Finding, finding_id)
     if finding is None:
         raise NotFound(f"finding {finding_id} does not exist")
@@ -180,12 +201,19 @@ def _visible(session: Any, finding_id: int, who: Principal) -> Finding:
     return finding
 
 
-def _plain(changes: dict[str, Any]) -> dict[str, Any]:
+def plain_values(changes: dict[str, Any]) -> dict[str, Any]:
     return {k: v.isoformat() if isinstance(v, date) else v for k, v in changes.items()}
 
 
-def _one(session: Any, finding_id: int, who: Principal) -> dict[str, Any]:
-    finding = _visible(session, finding_id, who)
+def _one(session: Any, finding_id: int, who: Principal, days: dict[str, int]) -> dict[str, Any]:
+    finding = visible_finding(session, finding_id, who)
     occurrence = session.get(Occurrence, finding.occurrence_id) if finding.occurrence_id else None
     newest = findings_repo.newest_runs(session, [finding.product_id]).get(finding.product_id)
-    return finding_json(finding, occurrence, today=clock.now().date(), newest=newest)
+    overrides = sla_repo.product_overrides(session).get(finding.product_id)
+    return finding_json(
+        finding,
+        occurrence,
+        today=clock.now().date(),
+        newest=newest,
+        sla_days=sla.days_for(finding.severity, days, overrides),
+    )

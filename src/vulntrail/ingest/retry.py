@@ -27,7 +27,9 @@ _PG_RETRY_STATES = {"40001", "40P01", "55P03", "57014"}
 def is_transient(error: DBAPIError) -> bool:
     if isinstance(error, IntegrityError):
         # A concurrent writer created the same unique row first: retrying finds it.
-        return True
+        # Any other constraint failure is a bug, and retrying would only hide it.
+        state = getattr(error.orig, "sqlstate", None)
+        return state == "23505" or "UNIQUE constraint failed" in str(error.orig)
     state = getattr(error.orig, "sqlstate", None)
     if state in _PG_RETRY_STATES:
         return True

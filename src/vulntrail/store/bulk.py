@@ -36,6 +36,7 @@ def insert_many(
     if not rows:
         return []
     connection = session.connection()
+    rows = _with_defaults(table, rows)
     names = list(rows[0])
     columns = [table.c[name] for name in names]
     json_at = [i for i, column in enumerate(columns) if isinstance(column.type, JSON)]
@@ -93,3 +94,18 @@ def _sqlite_time(value: datetime | None) -> str | None:
     if value.tzinfo is not None:
         value = value.astimezone(UTC).replace(tzinfo=None)
     return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _with_defaults(table: Table, rows: Sequence[dict[str, Any]]) -> Sequence[dict[str, Any]]:
+    """Fill the scalar column defaults a row leaves out, as an ORM insert would."""
+    missing = {
+        column.name: column.default.arg  # type: ignore[attr-defined]
+        for column in table.columns
+        if column.name not in rows[0]
+        and column.name != "id"
+        and column.default is not None
+        and column.default.is_scalar
+    }
+    if not missing:
+        return rows
+    return [{**missing, **row} for row in rows]

@@ -58,6 +58,7 @@ class FindingFilters:
     engagement: Engagement | None = None  # present in that run
     ids: Sequence[int] | None = None  # e.g. the findings of one test
     product_ids: Sequence[int] | None = None  # the products the caller may read (None: all)
+    where: tuple[ColumnElement[bool], ...] = ()  # further conditions (e.g. outside SLA)
 
 
 ORDERINGS = {
@@ -113,6 +114,8 @@ def filtered(filters: FindingFilters, today: date) -> Select[Any]:
         statement = statement.where(Finding.id.in_(filters.ids))
     if filters.product_ids is not None:
         statement = statement.where(Finding.product_id.in_(filters.product_ids))
+    for condition in filters.where:
+        statement = statement.where(condition)
     return statement
 
 

@@ -12,9 +12,17 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from vulntrail import clock
-from vulntrail.store.models import Finding, FindingEvent
+from vulntrail.store.models import Finding, FindingEvent, FindingNote
 
-TRIAGE_FIELDS = ("false_p", "out_of_scope", "risk_accepted", "risk_accepted_until", "verified")
+TRIAGE_FIELDS = (
+    "false_p",
+    "out_of_scope",
+    "risk_accepted",
+    "risk_accepted_until",
+    "verified",
+    "triage_reason",
+    "owner",
+)
 
 
 def _plain(value: Any) -> Any:
@@ -51,3 +59,20 @@ def apply_triage(session: Session, finding: Finding, changes: dict[str, Any], ac
         )
     )
     return True
+
+
+def add_note(session: Session, finding: Finding, text: str, author: str) -> FindingNote:
+    now = clock.now()
+    note = FindingNote(finding_id=finding.id, author=author, text=text, created=now)
+    session.add(note)
+    session.add(
+        FindingEvent(
+            finding_id=finding.id,
+            kind="note_added",
+            actor=author,
+            details={"text": text[:500]},
+            created=now,
+        )
+    )
+    session.flush()
+    return note
