@@ -36,6 +36,14 @@ class PayloadTooLarge(VulntrailError):
     status_code = 413
 
 
+class TooManyRequests(VulntrailError):
+    status_code = 429
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class ServiceUnavailable(VulntrailError):
     """The database is busy or unreachable; the client should retry."""
 

@@ -141,3 +141,12 @@ def test_audit_log_records_imports_and_triage_with_who(world):
     actions = [(e["actor"], e["action"]) for e in events]
     assert ("walt", "triage") in actions
     assert ("admin", "import") in actions
+
+
+def test_token_guessing_is_rate_limited(live_server):
+    with live_server.client(token="vtr_guess") as guesser:
+        codes = [guesser.get("/api/v2/products/").status_code for _ in range(21)]
+        assert codes[:20] == [401] * 20 and codes[20] == 429
+        assert int(guesser.get("/api/v2/products/").headers["Retry-After"]) >= 1
+    with live_server.client() as rightful:  # same address: refused until the window passes
+        assert rightful.get("/api/v2/products/").status_code == 429

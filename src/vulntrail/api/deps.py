@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fastapi import Request
 from sqlalchemy import update
@@ -10,8 +10,9 @@ from sqlalchemy import update
 from vulntrail import clock, sla
 from vulntrail.auth import tokens
 from vulntrail.auth.ci_jwt import CiJwtRefused, CiJwtVerifier, load_policies, looks_like_jwt
+from vulntrail.auth.ratelimit import FailureLimiter
 from vulntrail.config import Settings
-from vulntrail.errors import NotAuthenticated, PermissionDenied
+from vulntrail.errors import NotAuthenticated, PermissionDenied, TooManyRequests
 from vulntrail.ingest.service import ImportService
 from vulntrail.store import audit
 from vulntrail.store.db import Sessions
@@ -24,6 +25,7 @@ class Services:
     sessions: Sessions
     imports: ImportService
     _ci_jwt: CiJwtVerifier | None = None
+    auth_failures: FailureLimiter = field(default_factory=FailureLimiter)
 
     @property
     def ci_jwt(self) -> CiJwtVerifier:
@@ -54,12 +56,19 @@ def principal(request: Request) -> tokens.Principal:
             "Use 'Authorization: Token <token>' or 'Authorization: Bearer <token>'."
         )
     svc = services(request)
+    client = request.client.host if request.client else "unknown"
+    wait = svc.auth_failures.retry_after(client)
+    if wait:
+        raise TooManyRequests(
+            "too many failed authentication attempts; wait and retry", retry_after=wait
+        )
     credential = credential.strip()
     if looks_like_jwt(credential) and svc.ci_jwt:
         return _ci_principal(request, svc, credential)
     with svc.sessions.read() as session:
         found = tokens.authenticate(session, credential)
     if found is None:
+        svc.auth_failures.failed(client)
         raise NotAuthenticated("Invalid token.")
     who, api_token = found
     if tokens.needs_last_used_update(api_token):
@@ -72,6 +81,7 @@ def _ci_principal(request: Request, svc: Services, token: str) -> tokens.Princip
     try:
         return svc.ci_jwt.verify(token)
     except CiJwtRefused as refused:
+        svc.auth_failures.failed(request.client.host if request.client else "unknown")
         with svc.sessions.write() as session:
             audit.record(
                 session,
