@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import logging
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from vulntrail.errors import ServiceUnavailable, VulntrailError
+from vulntrail.errors import ServiceUnavailable, TooManyRequests, VulntrailError
+from vulntrail.ingest.retry import is_transient
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +32,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(VulntrailError)
     async def _vulntrail(_: Request, error: VulntrailError) -> JSONResponse:
         headers = {}
-        if isinstance(error, ServiceUnavailable):
+        if isinstance(error, ServiceUnavailable | TooManyRequests):
             headers["Retry-After"] = str(error.retry_after)
         if error.status_code == 401:
             headers["WWW-Authenticate"] = "Token"
@@ -51,6 +54,38 @@ def install(app: FastAPI) -> None:
     async def _http(_: Request, error: StarletteHTTPException) -> JSONResponse:
         return JSONResponse(
             {"detail": error.detail}, status_code=error.status_code, headers=error.headers
+        )
+
+    @app.exception_handler(DataError)
+    @app.exception_handler(psycopg.DataError)  # raised unwrapped by COPY (store.bulk)
+    async def _data(request: Request, error: DataError | psycopg.DataError) -> JSONResponse:
+        # SQLSTATE class 22: a value sent by the client that the database cannot hold
+        # (an id past 32 bits, a NUL character, a name too long for its column).
+        cause = error.orig if isinstance(error, DataError) else error
+        reason = str(cause).strip().splitlines()[0] if str(cause).strip() else "invalid value"
+        log.info("refused a value on %s %s: %s", request.method, request.url.path, reason)
+        return JSONResponse(
+            {"detail": f"a value in the request cannot be stored or looked up: {reason}"},
+            status_code=400,
+        )
+
+    @app.exception_handler(OverflowError)
+    async def _overflow(_: Request, error: OverflowError) -> JSONResponse:
+        # SQLite's driver raises it for integers past 64 bits.
+        return JSONResponse(
+            {"detail": f"a number in the request is too large: {error}"}, status_code=400
+        )
+
+    @app.exception_handler(DBAPIError)
+    async def _database(request: Request, error: DBAPIError) -> JSONResponse:
+        # Reads are not retried like imports: a lost or busy database is a 503 there too.
+        if isinstance(error, IntegrityError) or not is_transient(error):
+            return await _unexpected(request, error)
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, error)
+        return JSONResponse(
+            {"detail": "the database is busy or unreachable; retry the request"},
+            status_code=503,
+            headers={"Retry-After": str(ServiceUnavailable("").retry_after)},
         )
 
     @app.exception_handler(Exception)
