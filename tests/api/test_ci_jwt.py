@@ -50,9 +50,17 @@ class Provider:
 
     def token(self, **overrides: Any) -> str:
         now = int(time.time())
-        claims = {"iss": ISSUER, "sub": "project_path:cwiq/orchestrator-server:ref_type:branch:ref:main",
-                  "aud": "vulntrail", "iat": now, "nbf": now, "exp": now + 300,
-                  "project_path": "cwiq/orchestrator-server", "ref_protected": "true", **overrides}
+        claims = {
+            "iss": ISSUER,
+            "sub": "project_path:cwiq/orchestrator-server:ref_type:branch:ref:main",
+            "aud": "vulntrail",
+            "iat": now,
+            "nbf": now,
+            "exp": now + 300,
+            "project_path": "cwiq/orchestrator-server",
+            "ref_protected": "true",
+            **overrides,
+        }
         return jwt.encode(claims, self.key, algorithm="RS256", headers={"kid": "k1"})
 
 
@@ -65,10 +73,20 @@ def provider() -> Iterator[Provider]:
 
 @pytest.fixture
 def trusted_server(database_url: str, provider: Provider) -> Iterator[str]:
-    policy = [{"name": "gitlab", "issuer": ISSUER, "audience": "vulntrail", "jwks_url": provider.url,
-               "claims": {"project_path": "cwiq/orchestrator-*", "ref_protected": "true"},
-               "role": "importer", "products": "orchestrator-*"}]
-    settings = Settings(database_url=database_url, bootstrap_token=TOKEN, ci_trust=json.dumps(policy))
+    policy = [
+        {
+            "name": "gitlab",
+            "issuer": ISSUER,
+            "audience": "vulntrail",
+            "jwks_url": provider.url,
+            "claims": {"project_path": "cwiq/orchestrator-*", "ref_protected": "true"},
+            "role": "importer",
+            "products": "orchestrator-*",
+        }
+    ]
+    settings = Settings(
+        database_url=database_url, bootstrap_token=TOKEN, ci_trust=json.dumps(policy)
+    )
     server, thread, url = start_server(settings)
     yield url
     server.should_exit = True
@@ -81,17 +99,29 @@ def _client(url: str, token: str) -> httpx.Client:
 
 def _refusals(url: str) -> list[dict[str, Any]]:
     with httpx.Client(base_url=url, headers={"Authorization": f"Token {TOKEN}"}) as admin:
-        return admin.get("/api/v2/audit/", params={"action": "ci_jwt_login", "outcome": "refused"}).json()["results"]
+        return admin.get(
+            "/api/v2/audit/", params={"action": "ci_jwt_login", "outcome": "refused"}
+        ).json()["results"]
 
 
 def test_a_job_imports_with_its_own_jwt(trusted_server, provider):
     with _client(trusted_server, provider.token()) as job:
         response = import_scan(job, Report(os_vulns=[A]).to_json(), product="orchestrator-server")
         assert response.status_code == 201, response.text
-        assert job.get("/api/v2/findings/", params={"product_name": "orchestrator-server"}).json()["count"] == 1
+        assert (
+            job.get("/api/v2/findings/", params={"product_name": "orchestrator-server"}).json()[
+                "count"
+            ]
+            == 1
+        )
         # The policy grants import on orchestrator-* only.
-        assert import_scan(job, Report(os_vulns=[A]).to_json(), product="billing-api").status_code == 403
-    with httpx.Client(base_url=trusted_server, headers={"Authorization": f"Token {TOKEN}"}) as admin:
+        assert (
+            import_scan(job, Report(os_vulns=[A]).to_json(), product="billing-api").status_code
+            == 403
+        )
+    with httpx.Client(
+        base_url=trusted_server, headers={"Authorization": f"Token {TOKEN}"}
+    ) as admin:
         imports = admin.get("/api/v2/audit/", params={"action": "import"}).json()["results"]
     assert imports[0]["actor"].startswith("ci:gitlab:project_path:cwiq/orchestrator-server")
 
@@ -105,7 +135,9 @@ def test_a_job_imports_with_its_own_jwt(trusted_server, provider):
         ({"aud": "someone-else"}, 401, "audience"),
     ],
 )
-def test_untrusted_or_invalid_jobs_are_refused_and_audited(trusted_server, provider, claims, status, reason):
+def test_untrusted_or_invalid_jobs_are_refused_and_audited(
+    trusted_server, provider, claims, status, reason
+):
     with _client(trusted_server, provider.token(**claims)) as job:
         response = import_scan(job, Report(os_vulns=[A]).to_json(), product="orchestrator-server")
     assert response.status_code == status
@@ -115,9 +147,18 @@ def test_untrusted_or_invalid_jobs_are_refused_and_audited(trusted_server, provi
 
 
 def test_a_token_signed_by_another_key_is_refused(trusted_server, provider):
-    forged = jwt.encode({"iss": ISSUER, "aud": "vulntrail", "exp": int(time.time()) + 60, "sub": "x",
-                         "project_path": "cwiq/orchestrator-server", "ref_protected": "true"},
-                        rsa.generate_private_key(public_exponent=65537, key_size=2048), algorithm="RS256",
-                        headers={"kid": "k1"})
+    forged = jwt.encode(
+        {
+            "iss": ISSUER,
+            "aud": "vulntrail",
+            "exp": int(time.time()) + 60,
+            "sub": "x",
+            "project_path": "cwiq/orchestrator-server",
+            "ref_protected": "true",
+        },
+        rsa.generate_private_key(public_exponent=65537, key_size=2048),
+        algorithm="RS256",
+        headers={"kid": "k1"},
+    )
     with _client(trusted_server, forged) as job:
         assert job.get("/api/v2/products/").status_code == 401

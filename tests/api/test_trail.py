@@ -156,7 +156,9 @@ def test_history_lists_the_trail_in_order_with_engagements_and_commits(api):
     api.patch(f"/api/v2/findings/{finding['id']}/", json={"false_p": True})
     response = api.get(f"/api/v2/findings/{finding['id']}/history/")
     assert response.status_code == 200
-    events = [(e["event"], e["engagement_name"], e["commit_hash"]) for e in response.json()["results"]]
+    events = [
+        (e["event"], e["engagement_name"], e["commit_hash"]) for e in response.json()["results"]
+    ]
     assert events[:5] == [
         ("introduced", "CI-main-1", "c1"),
         ("version_changed", "CI-main-2", "c2"),

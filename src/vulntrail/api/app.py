@@ -18,6 +18,7 @@ from vulntrail.api import (
     errors,
     findings,
     imports,
+    notifications,
     products,
     scans,
     triage_api,
@@ -27,6 +28,9 @@ from vulntrail.api.deps import Services
 from vulntrail.auth import users
 from vulntrail.config import Settings
 from vulntrail.ingest.service import ImportService
+from vulntrail.metrics import Metrics
+from vulntrail.metrics import router as metrics_router
+from vulntrail.notify.runner import NotificationRunner
 from vulntrail.store import migrate
 from vulntrail.store.db import Sessions, make_engine
 
@@ -45,6 +49,8 @@ def prepare_store(settings: Settings, sessions: Sessions) -> users.FirstStart | 
 def create_app(settings: Settings, *, migrate_on_start: bool = True) -> FastAPI:
     engine = make_engine(settings.database_url)
     sessions = Sessions(engine)
+    metrics = Metrics(sessions)
+    notifier = NotificationRunner(sessions, settings, metrics.delivery)
     # Uploads are read into memory for parsing anyway: keep them there instead of
     # spooling every report over 1 MB to a temporary file and reading it back.
     MultiPartParser.spool_max_size = max(MultiPartParser.spool_max_size, settings.max_upload_bytes)
@@ -57,7 +63,9 @@ def create_app(settings: Settings, *, migrate_on_start: bool = True) -> FastAPI:
                 log.warning(
                     "created user %r; see `vulntrail serve` output for its password", first.username
                 )
+        notifier.start()
         yield
+        notifier.stop()
         engine.dispose()
 
     app = FastAPI(
@@ -67,6 +75,7 @@ def create_app(settings: Settings, *, migrate_on_start: bool = True) -> FastAPI:
         "DefectDojo-compatible API.",
         lifespan=lifespan,
     )
+    app.state.metrics = metrics
     app.state.services = Services(settings, sessions, ImportService(sessions, settings))
     errors.install(app)
     app.include_router(imports.router)
@@ -77,6 +86,8 @@ def create_app(settings: Settings, *, migrate_on_start: bool = True) -> FastAPI:
     app.include_router(vulnerabilities.router)
     app.include_router(admin.router)
     app.include_router(triage_api.router)
+    app.include_router(notifications.router)
+    app.include_router(metrics_router)
 
     @app.get("/api/v2/oas3/", include_in_schema=False)
     def openapi_alias() -> dict[str, Any]:

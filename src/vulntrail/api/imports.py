@@ -9,7 +9,9 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
+from starlette.types import Message
 
+from vulntrail import metrics
 from vulntrail.api import access, import_form
 from vulntrail.api.deps import principal, services
 from vulntrail.auth.roles import Action
@@ -24,13 +26,15 @@ router = APIRouter(prefix="/api/v2", tags=["import"])
 @router.post("/import-scan/", status_code=201, summary="Import a scan report into an engagement")
 async def import_scan(request: Request, who: Principal = Depends(principal)) -> JSONResponse:
     with paused_gc():
-        return await _handle(request, Mode.IMPORT, who)
+        answer = _handle(request, Mode.IMPORT, who)
+        return await metrics.of(request).observe_import("import", answer)
 
 
 @router.post("/reimport-scan/", status_code=201, summary="Re-import a scan report into a test")
 async def reimport_scan(request: Request, who: Principal = Depends(principal)) -> JSONResponse:
     with paused_gc():
-        return await _handle(request, Mode.REIMPORT, who)
+        answer = _handle(request, Mode.REIMPORT, who)
+        return await metrics.of(request).observe_import("reimport", answer)
 
 
 def authorizer(who: Principal) -> Authorizer:
@@ -48,7 +52,7 @@ async def _handle(request: Request, mode: Mode, who: Principal) -> JSONResponse:
     svc = services(request)
     limit = svc.settings.max_upload_bytes
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit + 1_000_000:
+    if declared and declared.isdigit() and int(declared) > limit + _FORM_OVERHEAD:
         raise PayloadTooLarge(f"the upload is larger than the limit of {limit} bytes", field="file")
     content_type = request.headers.get("content-type", "")
     if not content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
@@ -57,8 +61,16 @@ async def _handle(request: Request, mode: Mode, who: Principal) -> JSONResponse:
             field="file" if content_type else None,
         )
     started = time.perf_counter()
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        raise BadRequest(
+            f"Content-Encoding {encoding!r} is not accepted: send the report uncompressed",
+            field="file",
+        )
     try:
-        form = await request.form(max_files=2, max_fields=200)
+        form = await _capped(request, limit).form(max_files=2, max_fields=200)
+    except PayloadTooLarge:
+        raise
     except Exception as error:
         raise BadRequest(f"the multipart body could not be read: {error}") from None
     try:
@@ -85,6 +97,28 @@ async def _handle(request: Request, mode: Mode, who: Principal) -> JSONResponse:
         f"{name};dur={seconds * 1000:.1f}" for name, seconds in timings.items()
     )
     return JSONResponse(body, status_code=201, headers={"Server-Timing": server_timing})
+
+
+# Room for the other form fields and the multipart framing around the report.
+_FORM_OVERHEAD = 1_000_000
+
+
+def _capped(request: Request, limit: int) -> Request:
+    """The request with a body that stops being read once it is past the limit, with or
+    without a Content-Length (a chunked upload declares no size)."""
+    seen = 0
+
+    async def receive() -> Message:
+        nonlocal seen
+        message = await request.receive()
+        seen += len(message.get("body", b""))
+        if seen > limit + _FORM_OVERHEAD:
+            raise PayloadTooLarge(
+                f"the upload is larger than the limit of {limit} bytes", field="file"
+            )
+        return message
+
+    return Request(request.scope, receive)
 
 
 def _result_fields(result: ImportResult) -> dict[str, Any]:

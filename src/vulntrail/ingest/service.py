@@ -28,6 +28,7 @@ from vulntrail.ingest import context, members, statistics, trail
 from vulntrail.ingest.gcpause import paused_gc
 from vulntrail.ingest.request import ImportRequest, ImportResult
 from vulntrail.ingest.retry import with_retries
+from vulntrail.notify import triggers
 from vulntrail.parsers.interface import ParsedReport, ReportError
 from vulntrail.parsers.trivy import parse_trivy
 from vulntrail.store import audit, blobs
@@ -177,6 +178,7 @@ def _record(
     scan = _save_scan(session, target, request, prepared, test_members, stats)
     for part in trail.chunks(sorted(created_ids)):
         session.execute(update(Finding).where(Finding.id.in_(part)).values(first_test_id=scan.id))
+    triggers.on_import(session, target, scan, window, test_members, previous, old_members)
     return ImportResult(
         test_id=scan.id,
         engagement_id=engagement.id,

@@ -354,7 +354,10 @@ class OutboxMessage(Base):
     commit by the outbox worker, with retries: none is lost across restarts."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_due", "status", "next_attempt_at"),
+        Index("ix_outbox_dedup", "target_id", "dedup_key"),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     target_id: Mapped[int] = mapped_column(
         ForeignKey("notification_targets.id", ondelete="CASCADE")

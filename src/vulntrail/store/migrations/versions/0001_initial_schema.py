@@ -306,6 +306,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.create_index("ix_outbox_dedup", ["target_id", "dedup_key"], unique=False)
         batch_op.create_index("ix_outbox_due", ["status", "next_attempt_at"], unique=False)
 
     op.create_table(
@@ -382,6 +383,7 @@ def downgrade() -> None:
     op.drop_table("spans")
     with op.batch_alter_table("outbox", schema=None) as batch_op:
         batch_op.drop_index("ix_outbox_due")
+        batch_op.drop_index("ix_outbox_dedup")
 
     op.drop_table("outbox")
     op.drop_table("occurrences")
