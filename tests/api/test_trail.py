@@ -84,7 +84,14 @@ def test_engagement_shows_its_own_truth_grouped_with_new_and_resolved(api):
     assert run2["CVE-2024-1000"]["change"] == "carried"
     assert run2["CVE-2024-1000"]["component_version"] == "3.0.2"
     assert run2["CVE-2024-3000"]["change"] == "new"
-    assert run2[older_b.id]["change"] == "resolved"
+    assert older_b.id not in run2 and view["resolved"] == 1
+    resolved = api.get(
+        f"/api/v2/engagements/{second['engagement_id']}/findings/", params={"status": "resolved"}
+    ).json()
+    assert [
+        (r["vulnerability_ids"][0]["vulnerability_id"], r["change"]) for r in resolved["results"]
+    ] == [(older_b.id, "resolved")]
+    assert resolved["count"] == 1
 
 
 def test_same_report_again_for_the_same_engagement_changes_nothing(api, live_server):

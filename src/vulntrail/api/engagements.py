@@ -14,6 +14,7 @@ from vulntrail.api import access
 from vulntrail.api.deps import principal, services
 from vulntrail.api.finding_schema import finding_json
 from vulntrail.api.listing import page_of
+from vulntrail.api.pagination import MAX_LIMIT, clamp, paginated
 from vulntrail.api.serializers import engagement_json
 from vulntrail.auth.roles import Action
 from vulntrail.auth.tokens import Principal
@@ -22,6 +23,7 @@ from vulntrail.ingest import context
 from vulntrail.ingest.retry import with_retries
 from vulntrail.parsers.interface import Severity
 from vulntrail.store import runs_repo
+from vulntrail.store.listing import ListFilters, Row, RunView
 from vulntrail.store.models import Engagement, Product
 
 router = APIRouter(prefix="/api/v2", tags=["engagements"])
@@ -158,55 +160,90 @@ def patch_engagement(
 
 @router.get("/engagements/{engagement_id}/findings/")
 def engagement_findings(
-    engagement_id: int, request: Request, who: Principal = Depends(principal)
+    engagement_id: int,
+    request: Request,
+    who: Principal = Depends(principal),
+    status: str = Query(
+        "", pattern="^(|new|carried|resolved)$", description="new, carried or resolved"
+    ),
+    severity: str | None = Query(None, description="Critical, High, Medium, Low or Info"),
+    limit: int | None = Query(None, ge=0),
+    offset: int | None = Query(None, ge=0),
 ) -> dict[str, Any]:
-    """vulntrail: the findings this run contained, as they were in it, and those it resolved."""
+    """vulntrail: the findings this run contained, as they were in it (new or carried
+    over from the previous run of its branch), or those it resolved; paged."""
+    size, start = clamp(limit, offset)
+    filters = ListFilters(severities=_severities(severity), status=status)
     today = clock.now().date()
     with services(request).sessions.read() as session:
         engagement = _engagement(session, engagement_id, who)
-        items = runs_repo.run_findings(session, engagement)
         previous = runs_repo.previous_run(session, engagement)
-    present = [i for i in items if i.change != "resolved"]
-    groups: dict[str, int] = {Severity(s).label: 0 for s in range(4, -1, -1)}
-    for item in present:
-        groups[Severity(item.occurrence.severity).label] += 1
+        view = RunView(engagement, previous.run_seq if previous else None)
+        present, new = view.counts(session, ListFilters())
+        resolved, _ = view.counts(session, ListFilters(status="resolved"))
+        listed, _ = view.counts(session, filters)
+        rows = view.rows(session, filters, limit=size, offset=start)
+    page = paginated(
+        request, sum(listed.values()), size, start, [_in_run(row, today) for row in rows]
+    )
     return {
         "engagement": engagement_json(engagement),
         "previous_engagement": previous.id if previous else None,
-        "counts": groups,
-        "new": sum(1 for i in items if i.change == "new"),
-        "resolved": sum(1 for i in items if i.change == "resolved"),
-        "results": [_in_run(i, today) for i in items],
+        "counts": {Severity(s).label: n for s, n in present.items()},
+        "new": sum(new.values()),
+        "resolved": sum(resolved.values()),
+        **page,
     }
 
 
 @router.get("/engagements/{engagement_id}/diff/")
 def engagement_diff(
-    engagement_id: int, request: Request, who: Principal = Depends(principal)
+    engagement_id: int,
+    request: Request,
+    who: Principal = Depends(principal),
+    limit: int = Query(1000, ge=1, le=MAX_LIMIT),
 ) -> dict[str, Any]:
-    """What this run introduced and resolved compared with the run before it on its branch."""
+    """What this run introduced and resolved compared with the run before it on its branch
+    (at most `limit` of each; the counts are complete)."""
     today = clock.now().date()
     with services(request).sessions.read() as session:
         engagement = _engagement(session, engagement_id, who)
-        items = runs_repo.run_findings(session, engagement)
         previous = runs_repo.previous_run(session, engagement)
+        view = RunView(engagement, previous.run_seq if previous else None)
+        present, new = view.counts(session, ListFilters())
+        resolved, _ = view.counts(session, ListFilters(status="resolved"))
+        introduced = view.rows(session, ListFilters(status="new"), limit=limit, offset=0)
+        gone = view.rows(session, ListFilters(status="resolved"), limit=limit, offset=0)
     return {
         "engagement": engagement_json(engagement),
         "previous_engagement": engagement_json(previous) if previous else None,
-        "introduced": [_in_run(i, today) for i in items if i.change == "new"],
-        "resolved": [_in_run(i, today) for i in items if i.change == "resolved"],
-        "unchanged_count": sum(1 for i in items if i.change == "carried"),
+        "introduced_count": sum(new.values()),
+        "resolved_count": sum(resolved.values()),
+        "unchanged_count": sum(present.values()) - sum(new.values()),
+        "introduced": [_in_run(row, today) for row in introduced],
+        "resolved": [_in_run(row, today) for row in gone],
     }
 
 
-def _in_run(item: runs_repo.RunFinding, today: date) -> dict[str, Any]:
+def _severities(text: str | None) -> tuple[int, ...]:
+    if not text:
+        return ()
+    key = text.strip().upper()
+    if key not in Severity.__members__ and key != "INFORMATIONAL":
+        raise BadRequest("must be one of Info, Low, Medium, High, Critical", field="severity")
+    return (int(Severity.from_label(key)),)
+
+
+def _in_run(row: Row, today: date) -> dict[str, Any]:
+    occurrence = row.occurrence
+    assert occurrence is not None
     return {
-        **finding_json(item.finding, item.occurrence, today=today, newest=None),
-        "severity": Severity(item.occurrence.severity).label,
-        "title": item.occurrence.title or item.finding.rule_id,
-        "component_version": item.occurrence.installed_version or None,
-        "fixed_version": item.occurrence.fixed_version or None,
-        "change": item.change,
+        **finding_json(row.finding, occurrence, today=today, newest=None),
+        "severity": Severity(occurrence.severity).label,
+        "title": occurrence.title or row.finding.rule_id,
+        "component_version": occurrence.installed_version or None,
+        "fixed_version": occurrence.fixed_version or None,
+        "change": row.change,
     }
 
 

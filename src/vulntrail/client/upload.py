@@ -122,11 +122,18 @@ class Server:
 
     def run_findings(self, engagement_id: int) -> list[RunFinding] | None:
         """vulntrail's view of one run; None when the server has no such view (DefectDojo)."""
-        response = self._send("GET", f"/api/v2/engagements/{engagement_id}/findings/")
-        if response.status_code == 404:
-            return None
-        self._check(response, "reading the run's findings")
-        return [RunFinding.from_json(item) for item in _results(_json(response))]
+        path: str | None = f"/api/v2/engagements/{engagement_id}/findings/?limit=1000"
+        found: list[RunFinding] = []
+        while path:
+            response = self._send("GET", path)
+            if response.status_code == 404:
+                return None
+            self._check(response, "reading the run's findings")
+            body = _json(response)
+            found.extend(RunFinding.from_json(item) for item in _results(body))
+            following = body.get("next") if isinstance(body, dict) else None
+            path = following if isinstance(following, str) and following else None
+        return found
 
     def default_branch(self, product: str) -> str | None:
         """The product's default branch (vulntrail has it; DefectDojo does not)."""

@@ -97,9 +97,7 @@ def filtered(filters: FindingFilters, today: date) -> Select[Any]:
     if filters.component_name:
         statement = statement.where(Finding.package_name == filters.component_name)
     if filters.title:
-        statement = statement.where(
-            Finding.title.ilike(f"%{_escape_like(filters.title)}%", escape="\\")
-        )
+        statement = statement.where(contains(Finding.title, filters.title))
     if filters.component_version:
         statement = statement.where(Finding.installed_version == filters.component_version)
     if filters.cwe is not None:
@@ -134,8 +132,14 @@ def _on_day(column: Any, day: date) -> ColumnElement[bool]:
     return and_(column >= start, column < start + timedelta(days=1))
 
 
-def _escape_like(text: str) -> str:
+def escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def contains(column: Any, text: str) -> ColumnElement[bool]:
+    """Case-insensitive substring match, with LIKE's wildcards in `text` taken literally."""
+    result: ColumnElement[bool] = column.ilike(f"%{escape_like(text)}%", escape="\\")
+    return result
 
 
 def page(

@@ -19,9 +19,7 @@ from vulntrail.api.finding_schema import primary_cvss
 from vulntrail.parsers.interface import Severity
 from vulntrail.store import runs_repo
 from vulntrail.store.db import Sessions
-from vulntrail.store.models import Engagement
-from vulntrail.web import render
-from vulntrail.web.listing import (
+from vulntrail.store.listing import (
     PRODUCT_STATUSES,
     RUN_STATUSES,
     ListFilters,
@@ -29,6 +27,8 @@ from vulntrail.web.listing import (
     Row,
     RunView,
 )
+from vulntrail.store.models import Engagement
+from vulntrail.web import render
 from vulntrail.web.pages import list_filters, view_params
 from vulntrail.web.sessions import WebUser, current_user
 

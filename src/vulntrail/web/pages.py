@@ -12,10 +12,17 @@ from vulntrail import clock
 from vulntrail.api.deps import services
 from vulntrail.parsers.interface import Severity
 from vulntrail.store import runs_repo
+from vulntrail.store.listing import (
+    PRODUCT_STATUSES,
+    RUN_STATUSES,
+    SEVERITY_RANGE,
+    ListFilters,
+    ProductView,
+    RunView,
+)
 from vulntrail.store.models import Engagement, Scan
-from vulntrail.web import queries, render, runs
+from vulntrail.web import render, runs
 from vulntrail.web.charts import TrendRun, sparkline, trend_chart
-from vulntrail.web.listing import PRODUCT_STATUSES, RUN_STATUSES, ListFilters, ProductView, RunView
 from vulntrail.web.sessions import WebUser, current_user
 
 router = APIRouter(include_in_schema=False)
@@ -169,7 +176,7 @@ def engagement_page(
         rows = view.rows(session, filters, limit=pager.per_page, offset=pager.offset)
         groups = [
             (severity, [r for r in rows if r.severity == severity], shown[severity])
-            for severity in queries.SEVERITY_RANGE
+            for severity in SEVERITY_RANGE
         ]
         preview = []
         if filters.status != "resolved" and any(resolved.values()):

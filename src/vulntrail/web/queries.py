@@ -7,29 +7,13 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
-from vulntrail.store.findings_repo import active_expr
+from vulntrail.store.findings_repo import active_expr, contains
+from vulntrail.store.listing import Counts, empty_counts
 from vulntrail.store.models import Engagement, Finding, Occurrence, Product, Scan, Span, Track
-
-SEVERITY_RANGE = range(4, -1, -1)
-Counts = dict[int, int]
-
-
-def empty_counts() -> Counts:
-    return dict.fromkeys(SEVERITY_RANGE, 0)
-
-
-def escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def contains(column: Any, text: str) -> ColumnElement[bool]:
-    result: ColumnElement[bool] = column.ilike(f"%{escape_like(text)}%", escape="\\")
-    return result
 
 
 def open_counts(

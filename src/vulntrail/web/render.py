@@ -24,13 +24,14 @@ from vulntrail import __version__, clock
 from vulntrail.api import access
 from vulntrail.auth.roles import Action
 from vulntrail.parsers.interface import Severity
+from vulntrail.store.listing import SEVERITY_RANGE
 from vulntrail.store.models import Product
-from vulntrail.web import queries, runs
+from vulntrail.web import runs
 from vulntrail.web.charts import sparkline
 from vulntrail.web.sessions import WebUser
 
 TEMPLATES = Path(__file__).parent / "templates"
-SEVERITIES = [Severity(s) for s in queries.SEVERITY_RANGE]
+SEVERITIES = [Severity(s) for s in SEVERITY_RANGE]
 
 
 def is_http(url: Any) -> bool:

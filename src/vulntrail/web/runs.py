@@ -19,8 +19,9 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from vulntrail import clock
+from vulntrail.store.listing import Counts, empty_counts
 from vulntrail.store.models import Engagement, Occurrence, Product, Span
-from vulntrail.web.queries import Counts, default_tracks, empty_counts, open_counts
+from vulntrail.web.queries import default_tracks, open_counts
 
 Edges = tuple[list[tuple[int, Counts]], list[tuple[int, Counts]]]  # (starts, ends) by seq
 

@@ -1,4 +1,4 @@
-"""Finding lists of the pages and their exports: one run's findings, or a product's.
+"""Finding lists of one run or one product, for the pages, the API and exports.
 
 A run's findings are the spans of its track covering its run_seq, with the attributes
 of that span (invariant 10); "new" means no span of the same finding covers the
@@ -16,9 +16,16 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, func, literal, not_, or_, select
 from sqlalchemy.orm import Session, aliased
 
-from vulntrail.store.findings_repo import active_expr, mitigated_expr
+from vulntrail.store.findings_repo import active_expr, contains, mitigated_expr
 from vulntrail.store.models import Engagement, Finding, Occurrence, Span
-from vulntrail.web.queries import Counts, contains, empty_counts
+
+SEVERITY_RANGE = range(4, -1, -1)  # Critical first
+Counts = dict[int, int]
+
+
+def empty_counts() -> Counts:
+    return dict.fromkeys(SEVERITY_RANGE, 0)
+
 
 RUN_STATUSES = ("", "new", "carried", "resolved")
 PRODUCT_STATUSES = ("open", "triaged", "resolved", "all")
