@@ -17,7 +17,7 @@ from vulntrail.api.serializers import TEST_TYPES, product_json, product_type_jso
 from vulntrail.auth.roles import Action
 from vulntrail.auth.tokens import Principal
 from vulntrail.errors import BadRequest, NotFound
-from vulntrail.ingest import context, trail
+from vulntrail.ingest import context, status_store
 from vulntrail.ingest.retry import with_retries
 from vulntrail.store import audit
 from vulntrail.store.models import Product, ProductType
@@ -175,7 +175,7 @@ def patch_product(
             if new_branch and new_branch != row.default_branch:
                 context.lock_product(session, row.id)
                 row.default_branch = new_branch
-                trail.rebuild_product_status(session, row)
+                status_store.rebuild_product_status(session, row)
             for key, value in changes.items():
                 setattr(row, key, value)
             row.updated = clock.now()

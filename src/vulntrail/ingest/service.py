@@ -24,7 +24,7 @@ from vulntrail import clock
 from vulntrail.config import Settings
 from vulntrail.errors import BadRequest
 from vulntrail.identity.keys import IdentifiedFinding, identify
-from vulntrail.ingest import context, members, statistics, trail
+from vulntrail.ingest import context, members, statistics, status_store, trail
 from vulntrail.ingest.gcpause import paused_gc
 from vulntrail.ingest.request import ImportRequest, ImportResult
 from vulntrail.ingest.retry import with_retries
@@ -32,6 +32,7 @@ from vulntrail.notify import triggers
 from vulntrail.parsers.interface import ParsedReport, ReportError
 from vulntrail.parsers.trivy import parse_trivy
 from vulntrail.store import audit, blobs
+from vulntrail.store.bulk import chunks
 from vulntrail.store.db import Sessions
 from vulntrail.store.models import Finding, Occurrence, Report, Scan
 
@@ -167,7 +168,7 @@ def _record(
         affected.update(
             fid for fid, rows in window.spans.items() if any(r.end == prev_seq for r in rows)
         )
-    trail.refresh_status(session, track.id, runs, affected, default=default)
+    status_store.refresh_status(session, track.id, runs, affected, default=default)
     if request.verified:
         _mark_verified(session, test_members.keys(), window)
 
@@ -176,7 +177,7 @@ def _record(
         session, window, request, test_members, old_members, previous, desired, created_ids
     )
     scan = _save_scan(session, target, request, prepared, test_members, stats)
-    for part in trail.chunks(sorted(created_ids)):
+    for part in chunks(sorted(created_ids)):
         session.execute(update(Finding).where(Finding.id.in_(part)).values(first_test_id=scan.id))
     triggers.on_import(session, target, scan, window, test_members, previous, old_members)
     return ImportResult(
@@ -206,7 +207,7 @@ def _mark_verified(session: Session, finding_ids: Iterable[int], window: trail.W
     todo = [
         fid for fid in finding_ids if not (fid in window.triage and window.triage[fid].verified)
     ]
-    for part in trail.chunks(sorted(todo)):
+    for part in chunks(sorted(todo)):
         session.execute(update(Finding).where(Finding.id.in_(part)).values(verified=True))
 
 
@@ -278,7 +279,7 @@ def _severities(
 ) -> dict[int, int]:
     known = window.occurrence_severity
     missing = sorted({occ for occ in occurrence_ids if occ not in known})
-    for part in trail.chunks(missing):
+    for part in chunks(missing):
         rows = session.execute(
             select(Occurrence.id, Occurrence.severity).where(Occurrence.id.in_(part))
         )

@@ -6,41 +6,29 @@ identical to the one before it reads its track's open spans once and writes none
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, NamedTuple, TypeVar, cast
+from typing import Any, NamedTuple, cast
 
 import msgspec
-from sqlalchemy import Row, Table, and_, bindparam, delete, or_, select, text, update
+from sqlalchemy import Table, and_, bindparam, delete, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from vulntrail import clock
 from vulntrail.identity.keys import IdentifiedFinding
 from vulntrail.ingest.spans import SpanEdits, SpanRow, group_by_finding, set_run_content
-from vulntrail.ingest.status import Run, TrackRuns, TrackStatus, track_status
+from vulntrail.ingest.status import Run, TrackRuns, track_status
+from vulntrail.ingest.status_store import status_values
 from vulntrail.parsers.interface import ParsedFinding
 from vulntrail.store import bulk
-from vulntrail.store.models import Engagement, Finding, Occurrence, Product, Span, Track
+from vulntrail.store.bulk import chunks
+from vulntrail.store.models import Engagement, Finding, Occurrence, Span
 
 SPANS = cast(Table, Span.__table__)
 FINDINGS = cast(Table, Finding.__table__)
 OCCURRENCES = cast(Table, Occurrence.__table__)
 _encode = msgspec.json.Encoder().encode
-CHUNK = 900  # bound parameters per IN (…) list, under every backend's limit
-T = TypeVar("T")
-
-
-@dataclass(slots=True)
-class Known:
-    """What the store already knows of a finding, as read for this import."""
-
-    finding_id: int
-    severity: int  # severity of the occurrence this finding has in the window
-    false_p: bool
-    out_of_scope: bool
-    risk_accepted: bool
-    verified: bool
 
 
 @dataclass(slots=True)
@@ -68,11 +56,6 @@ class Window:
                 if row.covers(seq):
                     out[finding_id] = row.occurrence_id
         return out
-
-
-def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 def track_runs(session: Session, track_id: int, including: Engagement) -> TrackRuns:
@@ -337,139 +320,6 @@ def apply_run(
     return edits
 
 
-def refresh_status(
-    session: Session, track_id: int, runs: TrackRuns, finding_ids: Iterable[int], *, default: bool
-) -> None:
-    """Recompute the stored status of these findings from their spans on this track.
-
-    On the default branch this is the product-level status; on another branch only
-    findings never seen on the default branch take their attributes from it.
-    """
-    ids = sorted(set(finding_ids))
-    if not ids:
-        return
-    spans: dict[int, list[SpanRow]] = {}
-    current: dict[int, Row[Any]] = {}
-    for part in chunks(ids):
-        for row in session.execute(
-            select(
-                Span.id, Span.finding_id, Span.occurrence_id, Span.start_seq, Span.end_seq
-            ).where(Span.track_id == track_id, Span.finding_id.in_(part))
-        ):
-            spans.setdefault(row.finding_id, []).append(
-                SpanRow(row.id, row.finding_id, row.occurrence_id, row.start_seq, row.end_seq)
-            )
-        for status_row in session.execute(
-            select(
-                Finding.id,
-                Finding.on_default_branch,
-                Finding.present,
-                Finding.occurrence_id,
-                Finding.first_seen_engagement_id,
-                Finding.last_seen_engagement_id,
-                Finding.mitigated_engagement_id,
-                Finding.reopen_count,
-            ).where(Finding.id.in_(part))
-        ):
-            current[status_row.id] = status_row
-    changes = _status_changes(spans, current, runs, default=default)
-    _write_status(session, changes)
-
-
-def _status_changes(
-    spans: dict[int, list[SpanRow]], current: dict[int, Row[Any]], runs: TrackRuns, *, default: bool
-) -> list[dict[str, Any]]:
-    changes: list[dict[str, Any]] = []
-    for finding_id, row in current.items():
-        status = track_status(spans.get(finding_id, []), runs)
-        if not default:
-            if row.on_default_branch or status is None or status.occurrence_id == row.occurrence_id:
-                continue
-            changes.append({"fid": finding_id, "occurrence_id": status.occurrence_id})
-            continue
-        values = status_values(status, keep_occurrence=row.occurrence_id)
-        if _differs(row, values):
-            changes.append({"fid": finding_id, **values})
-    return changes
-
-
-def status_values(status: TrackStatus | None, keep_occurrence: int | None = None) -> dict[str, Any]:
-    """Finding columns for a status on the default branch (None: not on it)."""
-    if status is None:
-        return {
-            "on_default_branch": False,
-            "present": False,
-            "occurrence_id": keep_occurrence,
-            "first_seen_engagement_id": None,
-            "first_seen_at": None,
-            "last_seen_engagement_id": None,
-            "last_seen_at": None,
-            "mitigated_engagement_id": None,
-            "mitigated_at": None,
-            "reopen_count": 0,
-        }
-    resolved = status.resolved_by
-    return {
-        "on_default_branch": True,
-        "present": status.open,
-        "occurrence_id": status.occurrence_id,
-        "first_seen_engagement_id": status.first_seen.engagement_id,
-        "first_seen_at": status.first_seen.run_at,
-        "last_seen_engagement_id": None if status.open else status.last_seen.engagement_id,
-        "last_seen_at": None if status.open else status.last_seen.run_at,
-        "mitigated_engagement_id": resolved.engagement_id if resolved else None,
-        "mitigated_at": resolved.run_at if resolved else None,
-        "reopen_count": status.reopen_count,
-    }
-
-
-def _differs(row: Row[Any], values: dict[str, Any]) -> bool:
-    mapping = row._mapping
-    return any(key in mapping and mapping[key] != value for key, value in values.items())
-
-
-def _write_status(session: Session, changes: list[dict[str, Any]]) -> None:
-    """Write status changes, and the attributes of each finding's newest occurrence."""
-    if not changes:
-        return
-    now = clock.now()
-    occurrence_ids = sorted(
-        {change["occurrence_id"] for change in changes if change["occurrence_id"]}
-    )
-    attrs: dict[int, Row[Any]] = {}
-    for part in chunks(occurrence_ids):
-        for row in session.execute(
-            select(
-                Occurrence.id,
-                Occurrence.severity,
-                Occurrence.title,
-                Occurrence.installed_version,
-                Occurrence.fixed_version,
-            ).where(Occurrence.id.in_(part))
-        ):
-            attrs[row.id] = row
-    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    for change in changes:
-        occ = attrs.get(change["occurrence_id"])
-        if occ is not None:
-            change.update(
-                severity=occ.severity,
-                title=occ.title,
-                installed_version=occ.installed_version,
-                fixed_version=occ.fixed_version,
-            )
-        change["last_status_update"] = now
-        groups.setdefault(tuple(sorted(change)), []).append(change)
-    table = FINDINGS
-    for keys, rows in groups.items():
-        # Bound names must differ from column names in an executemany UPDATE.
-        columns: dict[str, Any] = {key: bindparam("v_" + key) for key in keys if key != "fid"}
-        params = [{"v_" + key: value for key, value in row.items()} for row in rows]
-        session.execute(
-            update(table).where(table.c.id == bindparam("v_fid")).values(columns), params
-        )
-
-
 def first_seen_before(
     session: Session, track_id: int, seq: int, finding_ids: Iterable[int]
 ) -> set[int]:
@@ -485,25 +335,6 @@ def first_seen_before(
             )
         )
     return seen
-
-
-def rebuild_product_status(session: Session, product: Product) -> None:
-    """Re-derive every finding's product-level status from the (new) default branch."""
-    track_id = session.scalar(
-        select(Track.id).where(
-            Track.product_id == product.id, Track.branch == product.default_branch
-        )
-    )
-    runs = TrackRuns([])
-    if track_id is not None:
-        rows = session.execute(
-            select(Engagement.run_seq, Engagement.id, Engagement.run_at).where(
-                Engagement.track_id == track_id, Engagement.has_runs.is_(True)
-            )
-        )
-        runs = TrackRuns([Run(seq, eid, clock.aware(at)) for seq, eid, at in rows])
-    ids = list(session.scalars(select(Finding.id).where(Finding.product_id == product.id)))
-    refresh_status(session, track_id if track_id is not None else -1, runs, ids, default=True)
 
 
 def first_cwe(cwes: Sequence[str]) -> int:

@@ -18,7 +18,7 @@ from sqlalchemy import or_, select, text
 from sqlalchemy.orm import Session
 
 from vulntrail import clock
-from vulntrail.ingest.trail import chunks
+from vulntrail.store.bulk import chunks
 from vulntrail.store.models import NotificationTarget, OutboxMessage
 
 _DEDUP_LOCK = 7238111  # pg_advisory_xact_lock key; 7238110 is the migration lock

@@ -20,9 +20,10 @@ from sqlalchemy.orm import Session
 from vulntrail import clock
 from vulntrail.ingest import members
 from vulntrail.ingest.context import Target
-from vulntrail.ingest.trail import Triage, Window, chunks
+from vulntrail.ingest.trail import Triage, Window
 from vulntrail.notify import events, outbox
 from vulntrail.parsers.interface import Severity
+from vulntrail.store.bulk import chunks
 from vulntrail.store.models import Finding, Occurrence, Scan
 
 

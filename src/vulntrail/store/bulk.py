@@ -10,9 +10,9 @@ simply max(id)+1…; on PostgreSQL they are drawn from the table's sequence.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import msgspec
 import psycopg
@@ -20,6 +20,13 @@ from sqlalchemy import JSON, DateTime, Table
 from sqlalchemy.orm import Session
 
 _encode_json = msgspec.json.Encoder().encode
+CHUNK = 900  # bound parameters per IN (…) list, under every backend's limit
+T = TypeVar("T")
+
+
+def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 def insert_many(
