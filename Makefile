@@ -16,6 +16,7 @@ install: $(BIN)/python
 
 install-test: $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
+	@if command -v npm >/dev/null; then cd tests/sso/provider && npm ci --no-audit --no-fund; else echo "*** npm not found: the single sign-on tests will be skipped ***"; fi
 
 ## run: install, then serve on SQLite at http://127.0.0.1:8080 (first start prints the admin login and token)
 run: install

@@ -16,7 +16,8 @@ from vulntrail.api.deps import principal, services
 from vulntrail.api.listing import page_of
 from vulntrail.api.serializers import iso
 from vulntrail.auth import tokens, users
-from vulntrail.auth.roles import ROLE_ACTIONS, Grant, RoleError, parse_pattern, parse_role
+from vulntrail.auth.delegation import covers
+from vulntrail.auth.roles import Grant, RoleError, parse_pattern, parse_role
 from vulntrail.auth.tokens import Principal
 from vulntrail.errors import BadRequest, NotFound, PermissionDenied
 from vulntrail.ingest.retry import with_retries
@@ -82,17 +83,6 @@ def _grant(role: str | None, products: str | None) -> Grant:
         raise BadRequest(str(error), field="role") from None
 
 
-def _covered(who: Principal, wanted: Grant) -> bool:
-    """A user may hand a token only rights it has itself."""
-    if who.is_admin:
-        return True
-    actions = ROLE_ACTIONS[wanted.role]
-    return any(
-        actions <= ROLE_ACTIONS[grant.role] and fnmatchcase(wanted.products, grant.products)
-        for grant in who.grants
-    )
-
-
 @router.get("/tokens/")
 def list_tokens(
     request: Request,
@@ -116,7 +106,7 @@ def create_token(
     if who.user_id is None:
         raise PermissionDenied("a CI job identity cannot create tokens")
     grant = _grant(body.role, body.products) if body.role or body.products else None
-    if grant is not None and not _covered(who, grant):
+    if grant is not None and not covers(who, grant):
         raise PermissionDenied(f"you cannot grant {grant.role.value} on {grant.products!r}")
     if grant is None and not who.is_admin and len(who.grants) == 1:
         # A scoped caller (one grant) makes tokens with that grant at most.

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from sqlalchemy import text
 from starlette.formparsers import MultiPartParser
 
-from vulntrail import __version__
+from vulntrail import __version__, web
 from vulntrail.api import (
     admin,
     engagements,
@@ -88,6 +88,7 @@ def create_app(settings: Settings, *, migrate_on_start: bool = True) -> FastAPI:
     app.include_router(triage_api.router)
     app.include_router(notifications.router)
     app.include_router(metrics_router)
+    web.install(app)
 
     @app.get("/api/v2/oas3/", include_in_schema=False)
     def openapi_alias() -> dict[str, Any]:

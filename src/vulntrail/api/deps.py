@@ -26,6 +26,9 @@ class Services:
     imports: ImportService
     _ci_jwt: CiJwtVerifier | None = None
     auth_failures: FailureLimiter = field(default_factory=FailureLimiter)
+    # Failed web logins (passwords and refused single sign-ons) per address: kept apart
+    # from the API's, so a mistyped password does not lock out CI behind the same NAT.
+    login_failures: FailureLimiter = field(default_factory=FailureLimiter)
 
     @property
     def ci_jwt(self) -> CiJwtVerifier:

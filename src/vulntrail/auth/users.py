@@ -1,4 +1,4 @@
-"""Local users with argon2 password hashes, and the first-start bootstrap."""
+"""Local users with argon2 password hashes, single sign-on users, and the first-start bootstrap."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from vulntrail import clock
@@ -94,3 +94,59 @@ def grant_role(session: Session, user: User, grant: Grant) -> None:
             )
         )
         session.flush()
+
+
+@dataclass(frozen=True, slots=True)
+class SsoAccount:
+    """What an identity provider says about a person at login."""
+
+    username: str
+    source: str  # the issuer
+    subject: str = ""  # the provider's `sub`, recorded in the audit log
+    email: str = ""
+    full_name: str = ""
+    is_admin: bool = False
+    grants: tuple[Grant, ...] = ()
+
+
+class AccountRefused(Exception):
+    """The single sign-on login cannot use this account; the message says why."""
+
+
+def upsert_sso_user(session: Session, account: SsoAccount) -> User:
+    """Create or update the user of an SSO login; its grants become exactly the mapped ones.
+
+    A user of the same name that came from somewhere else (a local account, another
+    issuer) is never taken over, and a deactivated user stays out.
+    """
+    user = session.scalar(select(User).where(User.username == account.username))
+    if user is None:
+        user = create_user(session, account.username, None, admin=account.is_admin)
+        user.source = account.source
+    elif user.source != account.source:
+        raise AccountRefused(
+            f"the user name {account.username!r} belongs to an account that does not come "
+            "from this sign-in service"
+        )
+    elif not user.is_active:
+        raise AccountRefused(f"the account {account.username!r} is deactivated")
+    user.email = account.email[:255]
+    user.full_name = account.full_name[:255]
+    user.is_admin = account.is_admin
+    replace_grants(session, user, account.grants)
+    return user
+
+
+def replace_grants(session: Session, user: User, grants: tuple[Grant, ...]) -> None:
+    """The user's role grants become exactly `grants` (duplicates collapse)."""
+    session.execute(delete(RoleGrant).where(RoleGrant.user_id == user.id))
+    for grant in dict.fromkeys(grants):
+        session.add(
+            RoleGrant(
+                user_id=user.id,
+                role=grant.role.value,
+                product_pattern=grant.products,
+                created=clock.now(),
+            )
+        )
+    session.flush()

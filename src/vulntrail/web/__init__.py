@@ -14,7 +14,17 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from vulntrail.web import auth_pages, downloads, finding_pages, pages, render, triage_forms
+from vulntrail.web import (
+    audit_pages,
+    auth_pages,
+    downloads,
+    finding_pages,
+    pages,
+    render,
+    sso_pages,
+    token_pages,
+    triage_forms,
+)
 from vulntrail.web.security import SecurityHeaders
 from vulntrail.web.sessions import CsrfRejected, LoginRequired, NotAllowed
 
@@ -22,7 +32,16 @@ STATIC = Path(__file__).parent / "static"
 
 
 def install(app: FastAPI) -> None:
-    for module in (auth_pages, pages, finding_pages, triage_forms, downloads):
+    for module in (
+        auth_pages,
+        sso_pages,
+        pages,
+        finding_pages,
+        triage_forms,
+        downloads,
+        token_pages,
+        audit_pages,
+    ):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_exception_handler(LoginRequired, _login_required)

@@ -1,8 +1,14 @@
-"""Log in and log out with a local user (argon2 password); SSO buttons slot into the form."""
+"""Log in and log out: a local user (argon2 password), or single sign-on (see sso_pages).
+
+Failed logins count against the client address (`Services.login_failures`); past the
+budget every attempt from that address gets a 429 page with Retry-After, right
+password or not. VULNTRAIL_OIDC_LOCAL_LOGIN=false leaves only the SSO button.
+"""
 
 from __future__ import annotations
 
 from functools import cache
+from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -27,18 +33,26 @@ def _decoy() -> User:
     return User(username="", password_hash=PasswordHasher().hash("decoy-password"))
 
 
-def _login_page(
+def login_page(
     request: Request, next_path: str, *, error: str = "", username: str = "", status: int = 200
 ) -> Response:
+    """The login page: the SSO button when configured, the password form unless turned off."""
     token = request.cookies.get(sessions.LOGIN_CSRF_COOKIE) or sessions.new_secret()
+    settings = services(request).settings
+    target = sessions.safe_next(next_path)
+    providers = []
+    if settings.oidc is not None:
+        url = "/login/sso" + ("" if target == "/products" else f"?next={quote(target, safe='')}")
+        providers.append({"name": settings.oidc.name, "url": url})
     response = render.bare(
         "login.html",
         {
             "csrf_token": token,
-            "next": sessions.safe_next(next_path),
+            "next": target,
             "error": error,
             "username": username,
-            "sso_providers": [],
+            "sso_providers": providers,
+            "local_login": settings.local_login,
             "notice": "You are logged out." if request.query_params.get("logged_out") else "",
         },
         status_code=status,
@@ -49,7 +63,22 @@ def _login_page(
 
 @router.get("/login", response_class=HTMLResponse)
 def login_form(request: Request, next: str = "/products") -> Response:
-    return _login_page(request, next)
+    return login_page(request, next)
+
+
+def too_many_attempts(retry_after: int) -> Response:
+    """The 429 page of a client address that failed to log in too often."""
+    response = render.bare(
+        "error.html",
+        {
+            "title": "Too many failed logins",
+            "message": "There were too many failed logins from your address. "
+            f"Wait {retry_after} seconds, then try again.",
+        },
+        status_code=429,
+    )
+    response.headers["Retry-After"] = str(retry_after)
+    return response
 
 
 @router.post("/login")
@@ -63,12 +92,20 @@ def login(
     if not sessions.tokens_match(request.cookies.get(sessions.LOGIN_CSRF_COOKIE), csrf_token):
         raise sessions.CsrfRejected()
     svc = services(request)
+    if not svc.settings.local_login:
+        return login_page(
+            request, next, error="Password login is turned off: sign in with SSO.", status=403
+        )
+    wait = svc.login_failures.retry_after(_ip(request) or "unknown")
+    if wait:
+        return too_many_attempts(wait)
     with svc.sessions.read() as session:
         user = session.scalar(select(User).where(User.username == username.strip()))
     valid = check_password(user or _decoy(), password)
     if user is None or not valid or not user.is_active:
+        svc.login_failures.failed(_ip(request) or "unknown")
         _audit(request, username.strip(), "denied")
-        return _login_page(
+        return login_page(
             request,
             next,
             error="Unknown user name or wrong password.",
