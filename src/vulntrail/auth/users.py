@@ -102,7 +102,7 @@ class SsoAccount:
 
     username: str
     source: str  # the issuer
-    subject: str = ""  # the provider's `sub`, recorded in the audit log
+    subject: str = ""  # the provider's `sub`: the stable key of the person
     email: str = ""
     full_name: str = ""
     is_admin: bool = False
@@ -116,24 +116,40 @@ class AccountRefused(Exception):
 def upsert_sso_user(session: Session, account: SsoAccount) -> User:
     """Create or update the user of an SSO login; its grants become exactly the mapped ones.
 
-    A user of the same name that came from somewhere else (a local account, another
-    issuer) is never taken over, and a deactivated user stays out.
+    The person is found by (issuer, `sub`), so a name changed at the provider never
+    lands in someone else's account. A user of the same name that came from somewhere
+    else (a local account, another issuer, another `sub`) is never taken over, and a
+    deactivated user stays out.
     """
-    user = session.scalar(select(User).where(User.username == account.username))
+    user = _sso_user(session, account)
     if user is None:
         user = create_user(session, account.username, None, admin=account.is_admin)
-        user.source = account.source
-    elif user.source != account.source:
-        raise AccountRefused(
-            f"the user name {account.username!r} belongs to an account that does not come "
-            "from this sign-in service"
-        )
+        user.source, user.subject = account.source, account.subject
     elif not user.is_active:
-        raise AccountRefused(f"the account {account.username!r} is deactivated")
+        raise AccountRefused(f"the account {user.username!r} is deactivated")
     user.email = account.email[:255]
     user.full_name = account.full_name[:255]
     user.is_admin = account.is_admin
     replace_grants(session, user, account.grants)
+    return user
+
+
+def _sso_user(session: Session, account: SsoAccount) -> User | None:
+    if account.subject:
+        found = session.scalar(
+            select(User).where(User.source == account.source, User.subject == account.subject)
+        )
+        if found is not None:
+            return found
+    user = session.scalar(select(User).where(User.username == account.username))
+    if user is None:
+        return None
+    if user.source != account.source or (user.subject and user.subject != account.subject):
+        raise AccountRefused(
+            f"the user name {account.username!r} belongs to another account, not to this "
+            "person of this sign-in service"
+        )
+    user.subject = account.subject  # an account made before subjects were recorded
     return user
 
 

@@ -43,8 +43,10 @@ class User(Base):
     password_hash: Mapped[str | None] = mapped_column(String(255))
     email: Mapped[str] = mapped_column(String(255), default="")
     full_name: Mapped[str] = mapped_column(String(255), default="")
-    # "local", or the OpenID Connect issuer that created this user on first login.
+    # "local", or the OpenID Connect issuer that created this user on first login,
+    # with the provider's stable `sub` for that person (names can change, `sub` cannot).
     source: Mapped[str] = mapped_column(String(255), default="local")
+    subject: Mapped[str] = mapped_column(String(255), default="", index=True)
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created: Mapped[datetime] = mapped_column(DateTime(timezone=True))
