@@ -146,8 +146,8 @@ def _sso_user(session: Session, account: SsoAccount) -> User | None:
         return None
     if user.source != account.source or (user.subject and user.subject != account.subject):
         raise AccountRefused(
-            f"the user name {account.username!r} belongs to another account, not to this "
-            "person of this sign-in service"
+            f"the user name {account.username!r} belongs to an account that does not come "
+            "from this person at this sign-in service"
         )
     user.subject = account.subject  # an account made before subjects were recorded
     return user
