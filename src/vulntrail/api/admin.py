@@ -14,6 +14,7 @@ from vulntrail import clock
 from vulntrail.api import access
 from vulntrail.api.deps import principal, services
 from vulntrail.api.listing import page_of
+from vulntrail.api.pagination import Id, Offset
 from vulntrail.api.serializers import iso
 from vulntrail.auth import tokens, users
 from vulntrail.auth.delegation import covers
@@ -88,7 +89,7 @@ def list_tokens(
     request: Request,
     who: Principal = Depends(principal),
     limit: int | None = Query(None, ge=0),
-    offset: int | None = Query(None, ge=0),
+    offset: int | None = Offset,
 ) -> dict[str, Any]:
     """Your tokens (an admin sees all). Tokens themselves are never shown again."""
     statement = select(ApiToken).order_by(ApiToken.id)
@@ -130,7 +131,7 @@ def create_token(
 
 
 @router.delete("/tokens/{token_id}/", status_code=204)
-def revoke_token(token_id: int, request: Request, who: Principal = Depends(principal)) -> None:
+def revoke_token(token_id: Id, request: Request, who: Principal = Depends(principal)) -> None:
     def write() -> None:
         with services(request).sessions.write() as session:
             row = session.get(ApiToken, token_id)
@@ -147,7 +148,7 @@ def list_users(
     request: Request,
     who: Principal = Depends(principal),
     limit: int | None = Query(None, ge=0),
-    offset: int | None = Query(None, ge=0),
+    offset: int | None = Offset,
 ) -> dict[str, Any]:
     access.require_admin(who)
     with services(request).sessions.read() as session:
@@ -194,7 +195,7 @@ def create_user(
 
 @router.post("/users/{user_id}/grants/", status_code=201)
 def grant_role(
-    user_id: int, body: GrantIn, request: Request, who: Principal = Depends(principal)
+    user_id: Id, body: GrantIn, request: Request, who: Principal = Depends(principal)
 ) -> dict[str, Any]:
     """Admins grant anything; an owner grants roles on the products it owns."""
     grant = _grant(body.role, body.products)
@@ -230,7 +231,7 @@ def list_audit(
     action: str | None = None,
     outcome: str | None = None,
     limit: int | None = Query(None, ge=0),
-    offset: int | None = Query(None, ge=0),
+    offset: int | None = Offset,
 ) -> dict[str, Any]:
     """Who did what and when, newest first (administrators only)."""
     access.require_admin(who)

@@ -14,7 +14,7 @@ from vulntrail.api import access
 from vulntrail.api.deps import principal, services
 from vulntrail.api.finding_schema import finding_json
 from vulntrail.api.listing import page_of
-from vulntrail.api.pagination import MAX_LIMIT, clamp, paginated
+from vulntrail.api.pagination import MAX_LIMIT, Id, IdFilter, Offset, clamp, paginated
 from vulntrail.api.serializers import engagement_json
 from vulntrail.auth.roles import Action
 from vulntrail.auth.tokens import Principal
@@ -61,13 +61,13 @@ class EngagementPatch(BaseModel):
 def list_engagements(
     request: Request,
     who: Principal = Depends(principal),
-    product: int | None = None,
+    product: int | None = IdFilter,
     name: str | None = None,
     product_name: str | None = None,
     branch: str | None = None,
     ordering: str = Query("id", pattern="^-?(id|run_seq|created)$"),
     limit: int | None = Query(None, ge=0),
-    offset: int | None = Query(None, ge=0),
+    offset: int | None = Offset,
 ) -> dict[str, Any]:
     column = getattr(Engagement, ordering.lstrip("-"))
     statement = select(Engagement).order_by(column.desc() if ordering.startswith("-") else column)
@@ -90,7 +90,7 @@ def list_engagements(
 
 @router.get("/engagements/{engagement_id}/")
 def get_engagement(
-    engagement_id: int, request: Request, who: Principal = Depends(principal)
+    engagement_id: Id, request: Request, who: Principal = Depends(principal)
 ) -> dict[str, Any]:
     with services(request).sessions.read() as session:
         return engagement_json(_engagement(session, engagement_id, who))
@@ -137,7 +137,7 @@ def create_engagement(
 
 @router.patch("/engagements/{engagement_id}/")
 def patch_engagement(
-    engagement_id: int, body: EngagementPatch, request: Request, who: Principal = Depends(principal)
+    engagement_id: Id, body: EngagementPatch, request: Request, who: Principal = Depends(principal)
 ) -> dict[str, Any]:
     """Build info after the fact (dd-import's PATCH); the branch may change only before a run."""
     changes = body.model_dump(exclude_unset=True, exclude_none=True)
@@ -160,7 +160,7 @@ def patch_engagement(
 
 @router.get("/engagements/{engagement_id}/findings/")
 def engagement_findings(
-    engagement_id: int,
+    engagement_id: Id,
     request: Request,
     who: Principal = Depends(principal),
     status: str = Query(
@@ -168,7 +168,7 @@ def engagement_findings(
     ),
     severity: str | None = Query(None, description="Critical, High, Medium, Low or Info"),
     limit: int | None = Query(None, ge=0),
-    offset: int | None = Query(None, ge=0),
+    offset: int | None = Offset,
 ) -> dict[str, Any]:
     """vulntrail: the findings this run contained, as they were in it (new or carried
     over from the previous run of its branch), or those it resolved; paged."""
@@ -198,7 +198,7 @@ def engagement_findings(
 
 @router.get("/engagements/{engagement_id}/diff/")
 def engagement_diff(
-    engagement_id: int,
+    engagement_id: Id,
     request: Request,
     who: Principal = Depends(principal),
     limit: int = Query(1000, ge=1, le=MAX_LIMIT),
@@ -247,7 +247,7 @@ def _in_run(row: Row, today: date) -> dict[str, Any]:
     }
 
 
-def _engagement(session: Any, engagement_id: int, who: Principal) -> Engagement:
+def _engagement(session: Any, engagement_id: Id, who: Principal) -> Engagement:
     row = session.get(Engagement, engagement_id)
     if row is None:
         raise NotFound(f"engagement {engagement_id} does not exist")

@@ -8,6 +8,7 @@ use `{"detail": "…"}`.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import psycopg
 from fastapi import FastAPI, Request
@@ -28,7 +29,42 @@ def error_body(error: VulntrailError) -> dict[str, object]:
     return {"detail": error.message}
 
 
+FIELD_ERRORS_RESPONSE: dict[str, Any] = {
+    "description": "Invalid request: each field maps to its messages (DRF's shape); "
+    'problems with no field are under "detail".',
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "additionalProperties": {
+                    "anyOf": [{"type": "array", "items": {"type": "string"}}, {"type": "string"}]
+                },
+            }
+        }
+    },
+}
+
+
+def document_errors(app: FastAPI) -> None:
+    """FastAPI documents validation errors as 422 with its own body; we answer 400 in DRF's
+    shape (see `_validation`), so the OpenAPI document says that instead."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = build()  # cached by FastAPI: the edit below runs on the first call only
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                responses = operation.get("responses", {})
+                if responses.pop("422", None) is not None:
+                    responses.setdefault("400", FIELD_ERRORS_RESPONSE)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def install(app: FastAPI) -> None:
+    document_errors(app)
+
     @app.exception_handler(VulntrailError)
     async def _vulntrail(_: Request, error: VulntrailError) -> JSONResponse:
         headers = {}

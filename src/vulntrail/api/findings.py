@@ -13,7 +13,7 @@ from vulntrail import clock, sla
 from vulntrail.api import access
 from vulntrail.api.deps import principal, services, sla_days
 from vulntrail.api.finding_schema import finding_json
-from vulntrail.api.pagination import clamp, paginated
+from vulntrail.api.pagination import MAX_ID, Id, IdFilter, Offset, clamp, paginated
 from vulntrail.auth.roles import Action
 from vulntrail.auth.tokens import Principal
 from vulntrail.errors import BadRequest, NotFound
@@ -41,7 +41,7 @@ def list_findings(
     request: Request,
     who: Principal = Depends(principal),
     product_name: str | None = None,
-    product: int | None = None,
+    product: int | None = IdFilter,
     active: bool | None = None,
     is_mitigated: bool | None = None,
     false_p: bool | None = None,
@@ -55,14 +55,16 @@ def list_findings(
     cwe: int | None = Query(None, ge=0),
     date: date | None = Query(None, description="First seen on this day (UTC)."),
     mitigated: date | None = Query(None, description="Resolved on this day (UTC)."),
-    engagement: int | None = Query(None, description="Present in this run (engagement id)."),
-    test: int | None = Query(None, description="Reported by this test."),
+    engagement: int | None = Query(
+        None, ge=1, le=MAX_ID, description="Present in this run (engagement id)."
+    ),
+    test: int | None = Query(None, ge=1, le=MAX_ID, description="Reported by this test."),
     duplicate: bool | None = Query(None, description="Always false: findings are deduplicated."),
     outside_of_sla: bool | None = Query(None, description="Active and past its SLA due date."),
     owner: str | None = Query(None, description="Assigned to this person."),
     ordering: str = Query("id", pattern=ORDERING_PATTERN),
     limit: int | None = Query(None, ge=0),
-    offset: int | None = Query(None, ge=0),
+    offset: int | None = Offset,
 ) -> dict[str, Any]:
     """DefectDojo's finding list; status fields describe the product's default branch."""
     svc = services(request)
@@ -119,7 +121,7 @@ def list_findings(
 
 @router.get("/findings/{finding_id}/")
 def get_finding(
-    finding_id: int, request: Request, who: Principal = Depends(principal)
+    finding_id: Id, request: Request, who: Principal = Depends(principal)
 ) -> dict[str, Any]:
     svc = services(request)
     with svc.sessions.read() as session:
@@ -141,7 +143,7 @@ class TriagePatch(BaseModel):
 
 @router.patch("/findings/{finding_id}/")
 def patch_finding(
-    finding_id: int, patch: TriagePatch, request: Request, who: Principal = Depends(principal)
+    finding_id: Id, patch: TriagePatch, request: Request, who: Principal = Depends(principal)
 ) -> dict[str, Any]:
     svc = services(request)
     changes = patch.model_dump(exclude_unset=True)
@@ -167,7 +169,7 @@ def patch_finding(
 
 @router.get("/findings/{finding_id}/history/")
 def finding_history(
-    finding_id: int, request: Request, who: Principal = Depends(principal)
+    finding_id: Id, request: Request, who: Principal = Depends(principal)
 ) -> dict[str, Any]:
     """Every event of the finding's trail in order, with its engagement, commit and time."""
     with services(request).sessions.read() as session:
@@ -192,7 +194,7 @@ def _scoped(
     return filters
 
 
-def visible_finding(session: Any, finding_id: int, who: Principal) -> Finding:
+def visible_finding(session: Any, finding_id: Id, who: Principal) -> Finding:
     finding = session.get(Finding, finding_id)
     if finding is None:
         raise NotFound(f"finding {finding_id} does not exist")
@@ -205,7 +207,7 @@ def plain_values(changes: dict[str, Any]) -> dict[str, Any]:
     return {k: v.isoformat() if isinstance(v, date) else v for k, v in changes.items()}
 
 
-def _one(session: Any, finding_id: int, who: Principal, days: dict[str, int]) -> dict[str, Any]:
+def _one(session: Any, finding_id: Id, who: Principal, days: dict[str, int]) -> dict[str, Any]:
     finding = visible_finding(session, finding_id, who)
     occurrence = session.get(Occurrence, finding.occurrence_id) if finding.occurrence_id else None
     newest = findings_repo.newest_runs(session, [finding.product_id]).get(finding.product_id)

@@ -49,6 +49,18 @@ _ECHOED = (
 )
 
 
+# Ids are 32-bit INTEGER columns; a larger number is no id (and PostgreSQL would refuse it).
+MAX_ID = 2_147_483_647
+# Compressed uploads are not accepted: say so instead of "not valid UTF-8".
+_COMPRESSED = {
+    b"\x1f\x8b": "gzip",
+    b"PK\x03\x04": "zip",
+    b"BZh": "bzip2",
+    b"\xfd7zXZ\x00": "xz",
+    b"\x28\xb5\x2f\xfd": "zstd",
+}
+
+
 class FormErrors(Exception):
     def __init__(self, errors: dict[str, list[str]]) -> None:
         super().__init__("invalid import form")
@@ -95,8 +107,12 @@ class _Reader:
         raw = self.text(name)
         if raw is None:
             return None
-        if not raw.isdigit() or len(raw) > 18:
+        # isascii: "²".isdigit() is true but int("²") raises.
+        if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
             self.fail(name, f"must be a positive whole number (an id), not {raw[:40]!r}")
+            return None
+        if int(raw) > MAX_ID:
+            self.fail(name, f"there is no {name} {raw}: ids go up to {MAX_ID}")
             return None
         return int(raw)
 
@@ -151,6 +167,11 @@ def build_request(form: FormData, mode: Mode, report: bytes | None) -> ImportReq
         reader.fail("file", "This field is required: attach the scan report as 'file'.")
     elif report is None:
         reader.fail("file", "must be a file upload (multipart/form-data with a filename).")
+    elif compression := _compression(report):
+        reader.fail(
+            "file",
+            f"the file is {compression}-compressed; upload the uncompressed Trivy JSON report",
+        )
     values: dict[str, Any] = {
         "product_name": reader.text("product_name"),
         "product_type_name": reader.text("product_type_name"),
@@ -180,6 +201,36 @@ def build_request(form: FormData, mode: Mode, report: bytes | None) -> ImportReq
     return ImportRequest(
         mode=mode, scan_type=scan_type, report=report, file_name=file_name, echo=echo, **values
     )
+
+
+def openapi_request_body(mode: Mode) -> dict[str, Any]:
+    """The multipart form, for the OpenAPI document (the route reads the form by hand)."""
+    text = {name: {"type": "string", "maxLength": limit} for name, limit in _TEXT_FIELDS.items()}
+    flags = ("auto_create_context", "active", "verified", "close_old_findings")
+    properties: dict[str, Any] = {
+        **text,
+        "scan_type": {"type": "string", "enum": ["Trivy Scan"]},
+        "file": {"type": "string", "format": "binary", "description": "Trivy JSON report"},
+        "engagement": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
+        **{name: {"type": "boolean"} for name in flags},
+        "engagement_end_date": {"type": "string", "format": "date"},
+        "scan_date": {"type": "string", "format": "date"},
+        "minimum_severity": {
+            "type": "string",
+            "enum": ["Info", "Low", "Medium", "High", "Critical"],
+        },
+        "tags": {"type": "array", "items": {"type": "string", "maxLength": 100}},
+    }
+    if mode is Mode.REIMPORT:
+        properties["test"] = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+    schema = {"type": "object", "required": ["scan_type", "file"], "properties": properties}
+    return {
+        "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": schema}}}
+    }
+
+
+def _compression(report: bytes) -> str | None:
+    return next((name for magic, name in _COMPRESSED.items() if report.startswith(magic)), None)
 
 
 def response_body(request: ImportRequest, result_fields: dict[str, Any]) -> dict[str, Any]:

@@ -23,14 +23,24 @@ from vulntrail.ingest.request import Authorizer, ImportResult, Mode
 router = APIRouter(prefix="/api/v2", tags=["import"])
 
 
-@router.post("/import-scan/", status_code=201, summary="Import a scan report into an engagement")
+@router.post(
+    "/import-scan/",
+    status_code=201,
+    summary="Import a scan report into an engagement",
+    openapi_extra=import_form.openapi_request_body(Mode.IMPORT),
+)
 async def import_scan(request: Request, who: Principal = Depends(principal)) -> JSONResponse:
     with paused_gc():
         answer = _handle(request, Mode.IMPORT, who)
         return await metrics.of(request).observe_import("import", answer)
 
 
-@router.post("/reimport-scan/", status_code=201, summary="Re-import a scan report into a test")
+@router.post(
+    "/reimport-scan/",
+    status_code=201,
+    summary="Re-import a scan report into a test",
+    openapi_extra=import_form.openapi_request_body(Mode.REIMPORT),
+)
 async def reimport_scan(request: Request, who: Principal = Depends(principal)) -> JSONResponse:
     with paused_gc():
         answer = _handle(request, Mode.REIMPORT, who)
@@ -52,7 +62,12 @@ async def _handle(request: Request, mode: Mode, who: Principal) -> JSONResponse:
     svc = services(request)
     limit = svc.settings.max_upload_bytes
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit + _FORM_OVERHEAD:
+    if (
+        declared
+        and declared.isascii()
+        and declared.isdigit()
+        and int(declared) > limit + _FORM_OVERHEAD
+    ):
         raise PayloadTooLarge(f"the upload is larger than the limit of {limit} bytes", field="file")
     content_type = request.headers.get("content-type", "")
     if not content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):

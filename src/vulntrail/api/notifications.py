@@ -20,6 +20,7 @@ from vulntrail import clock
 from vulntrail.api import access
 from vulntrail.api.deps import principal, services
 from vulntrail.api.listing import page_of
+from vulntrail.api.pagination import Id, IdFilter, Offset
 from vulntrail.api.serializers import iso
 from vulntrail.auth.roles import Action
 from vulntrail.auth.tokens import Principal
@@ -31,7 +32,6 @@ from vulntrail.store.models import NotificationTarget, OutboxMessage, Product
 
 router = APIRouter(prefix="/api/v2", tags=["notifications"])
 Limit = Query(None, ge=0, description="Page size (at most 1000).")
-Offset = Query(None, ge=0, description="Rows to skip.")
 MIN_SECRET = 16
 
 
@@ -78,7 +78,7 @@ def outbox_json(row: OutboxMessage) -> dict[str, Any]:
 def list_targets(
     request: Request,
     who: Principal = Depends(principal),
-    product: int | None = None,
+    product: int | None = IdFilter,
     limit: int | None = Limit,
     offset: int | None = Offset,
 ) -> dict[str, Any]:
@@ -127,7 +127,7 @@ def create_target(
 
 
 @router.delete("/notification_targets/{target_id}/", status_code=204)
-def delete_target(target_id: int, request: Request, who: Principal = Depends(principal)) -> None:
+def delete_target(target_id: Id, request: Request, who: Principal = Depends(principal)) -> None:
     """Deletes the target and its outbox messages, delivered or not."""
 
     def write() -> None:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request
+from fastapi import Path, Query, Request
 
 DEFAULT_LIMIT = 25
 MAX_LIMIT = 1000
@@ -27,3 +27,11 @@ def paginated(
         "previous": link(max(0, offset - limit)) if offset > 0 else None,
         "results": results,
     }
+
+
+# Ids are 32-bit integer columns: a larger number is no id, and saying so names the
+# parameter instead of letting the database refuse it (as PostgreSQL would, with a 500).
+MAX_ID = 2**31 - 1
+Id = Annotated[int, Path(ge=1, le=MAX_ID)]
+IdFilter = Query(None, ge=1, le=MAX_ID)
+Offset = Query(None, ge=0, le=MAX_ID)

@@ -12,7 +12,7 @@ from vulntrail import clock
 from vulntrail.api import access
 from vulntrail.api.deps import principal, services
 from vulntrail.api.listing import page_of
-from vulntrail.api.pagination import paginated
+from vulntrail.api.pagination import Id, IdFilter, Offset, paginated
 from vulntrail.api.serializers import TEST_TYPES, product_json, product_type_json
 from vulntrail.auth.roles import Action
 from vulntrail.auth.tokens import Principal
@@ -24,7 +24,6 @@ from vulntrail.store.models import Product, ProductType
 
 router = APIRouter(prefix="/api/v2", tags=["products"])
 Limit = Query(None, ge=0, description="Page size (at most 1000).")
-Offset = Query(None, ge=0, description="Rows to skip.")
 
 
 class ProductTypeIn(BaseModel):
@@ -64,7 +63,7 @@ def list_product_types(
 
 @router.get("/product_types/{type_id}/")
 def get_product_type(
-    type_id: int, request: Request, who: Principal = Depends(principal)
+    type_id: Id, request: Request, who: Principal = Depends(principal)
 ) -> dict[str, Any]:
     with services(request).sessions.read() as session:
         row = session.get(ProductType, type_id)
@@ -97,7 +96,7 @@ def list_products(
     who: Principal = Depends(principal),
     name: str | None = Query(None, description="Name contains (case-insensitive), as DefectDojo."),
     name_exact: str | None = None,
-    prod_type: int | None = None,
+    prod_type: int | None = IdFilter,
     limit: int | None = Limit,
     offset: int | None = Offset,
 ) -> dict[str, Any]:
@@ -119,7 +118,7 @@ def list_products(
 
 @router.get("/products/{product_id}/")
 def get_product(
-    product_id: int, request: Request, who: Principal = Depends(principal)
+    product_id: Id, request: Request, who: Principal = Depends(principal)
 ) -> dict[str, Any]:
     with services(request).sessions.read() as session:
         return product_json(
@@ -161,7 +160,7 @@ def create_product(
 
 @router.patch("/products/{product_id}/")
 def patch_product(
-    product_id: int, body: ProductPatch, request: Request, who: Principal = Depends(principal)
+    product_id: Id, body: ProductPatch, request: Request, who: Principal = Depends(principal)
 ) -> dict[str, Any]:
     """`default_branch` decides product-level status; changing it re-derives every finding's."""
     changes = body.model_dump(exclude_unset=True, exclude_none=True)
@@ -198,7 +197,7 @@ def list_test_types(
 
 
 @router.get("/test_types/{type_id}/")
-def get_test_type(type_id: int, who: Principal = Depends(principal)) -> dict[str, Any]:
+def get_test_type(type_id: Id, who: Principal = Depends(principal)) -> dict[str, Any]:
     for row in TEST_TYPES:
         if row["id"] == type_id:
             return dict(row)

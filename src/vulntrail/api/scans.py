@@ -12,6 +12,7 @@ from vulntrail import clock
 from vulntrail.api import access
 from vulntrail.api.deps import principal, services
 from vulntrail.api.listing import page_of
+from vulntrail.api.pagination import Id, IdFilter, Offset
 from vulntrail.api.serializers import TEST_TYPES, test_json
 from vulntrail.auth.roles import Action
 from vulntrail.auth.tokens import Principal
@@ -47,12 +48,12 @@ def _scan_type(value: int | str) -> str:
 def list_tests(
     request: Request,
     who: Principal = Depends(principal),
-    engagement: int | None = None,
+    engagement: int | None = IdFilter,
     title: str | None = None,
     test_type: int | None = None,
     scan_type: str | None = None,
     limit: int | None = Query(None, ge=0),
-    offset: int | None = Query(None, ge=0),
+    offset: int | None = Offset,
 ) -> dict[str, Any]:
     statement = select(Scan).order_by(Scan.id)
     if engagement is not None:
@@ -75,7 +76,7 @@ def list_tests(
 
 
 @router.get("/tests/{test_id}/")
-def get_test(test_id: int, request: Request, who: Principal = Depends(principal)) -> dict[str, Any]:
+def get_test(test_id: Id, request: Request, who: Principal = Depends(principal)) -> dict[str, Any]:
     with services(request).sessions.read() as session:
         row = session.get(Scan, test_id)
         engagement = session.get(Engagement, row.engagement_id) if row is not None else None

@@ -12,6 +12,7 @@ from vulntrail import clock
 from vulntrail.api import access
 from vulntrail.api.deps import principal, services, sla_days
 from vulntrail.api.findings import TriagePatch, plain_values, severity_value, visible_finding
+from vulntrail.api.pagination import Id
 from vulntrail.auth.roles import Action
 from vulntrail.auth.tokens import Principal
 from vulntrail.errors import BadRequest
@@ -30,7 +31,7 @@ class NoteIn(BaseModel):
 
 @router.get("/findings/{finding_id}/notes/")
 def list_notes(
-    finding_id: int, request: Request, who: Principal = Depends(principal)
+    finding_id: Id, request: Request, who: Principal = Depends(principal)
 ) -> dict[str, Any]:
     with services(request).sessions.read() as session:
         visible_finding(session, finding_id, who)
@@ -43,7 +44,7 @@ def list_notes(
 
 @router.post("/findings/{finding_id}/notes/", status_code=201)
 def add_note(
-    finding_id: int, body: NoteIn, request: Request, who: Principal = Depends(principal)
+    finding_id: Id, body: NoteIn, request: Request, who: Principal = Depends(principal)
 ) -> dict[str, Any]:
     def write() -> dict[str, Any]:
         with services(request).sessions.write() as session:

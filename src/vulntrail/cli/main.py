@@ -13,7 +13,7 @@ from vulntrail import clock
 from vulntrail.api.app import create_app, prepare_store
 from vulntrail.auth import tokens, users
 from vulntrail.auth.roles import Grant, RoleError, parse_pattern, parse_role
-from vulntrail.cli import import_command
+from vulntrail.cli import backup_command, import_command
 from vulntrail.config import ConfigError, Settings
 from vulntrail.errors import VulntrailError
 from vulntrail.store import audit, migrate
@@ -31,6 +31,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
 app.command("import")(import_command.import_report)
+app.command("backup")(backup_command.backup)
+app.command("restore")(backup_command.restore)
 
 
 def _settings() -> Settings:

@@ -340,7 +340,7 @@ def first_seen_before(
 def first_cwe(cwes: Sequence[str]) -> int:
     """`CWE-79` → 79; 0 when there is none (DefectDojo's convention)."""
     for cwe in cwes:
-        digits = "".join(ch for ch in cwe if ch.isdigit())
+        digits = "".join(ch for ch in cwe if ch in "0123456789")
         if digits:
             return int(digits[:9])
     return 0

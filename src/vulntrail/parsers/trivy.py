@@ -142,6 +142,8 @@ def canonical_check_id(text: str) -> str:
 def _decode(data: bytes) -> TrivyDocument:
     if not data or data.isspace():
         raise ReportError("the file is empty")
+    if data.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):
+        raise ReportError("the file is UTF-32 text; a Trivy report is UTF-8")
     if data.startswith(_UTF16_BOMS):
         raise ReportError(
             "the file is UTF-16 text (as PowerShell's '>' writes); a Trivy report is "
@@ -151,6 +153,8 @@ def _decode(data: bytes) -> TrivyDocument:
     # msgspec checks UTF-8 only in the strings it decodes, not in skipped fields.
     if not data.isascii():
         _check_utf8(data)
+    if b"\\u0000" in data:
+        view = memoryview(_without_nul(bytes(view)))
     try:
         return _DECODER.decode(view)
     except msgspec.ValidationError as exc:
@@ -159,6 +163,15 @@ def _decode(data: bytes) -> TrivyDocument:
         raise ReportError(f"the file is not valid JSON: {exc}") from None
     except RecursionError:
         raise ReportError("the JSON is nested too deeply to be a Trivy report") from None
+
+
+_ESCAPED_NUL = re.compile(rb"(?<!\\)((?:\\\\)*)\\u0000")
+
+
+def _without_nul(data: bytes) -> bytes:
+    """JSON may escape U+0000, which PostgreSQL text cannot hold: read it as U+FFFD.
+    (The stored upload keeps the original bytes.)"""
+    return _ESCAPED_NUL.sub(rb"\1\\ufffd", data)
 
 
 def _check_utf8(data: bytes) -> None:
