@@ -30,8 +30,9 @@ lint:
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 
+## bench: benchmarks against their targets (BENCH_ARGS="--quick" for the 2-minute run)
 bench: install-test
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,76 +1,109 @@
 """Realistic Trivy SchemaVersion 2 image reports, and tracks of runs that churn.
 
-Not a copy of the corpus: reports are generated with the shape of real ones (OS and
-language packages over several targets, long descriptions, CVSS blocks from several
-vendors, references, layers) so that any size can be produced.
+Not a copy of the corpus: reports are generated with the shape of real ones (OS packages
+and language packages over several targets, the same CVE in sibling packages and in two
+lock files, long descriptions, CVSS blocks from several vendors, references, layers), so
+that any size can be produced. A fleet shares a base image: part of every product's
+findings comes from one common pool, so a CVE search finds it in many products.
+
+Rendering is cached per item (the advisory text never changes between runs); only the
+layer digests, which change with every build, are spliced in per report.
 """
 
 from __future__ import annotations
 
-import json
 import random
 import zlib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-SEVERITIES = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "UNKNOWN")
-SEVERITY_WEIGHTS = (5, 20, 40, 30, 5)
-LANG_TARGETS = (
-    (
-        "Python",
-        "python-pkg",
-        "usr/local/lib/python3.11/site-packages/{name}-{version}.dist-info/METADATA",
-    ),
-    ("Node.js", "node-pkg", "app/node_modules/{name}/package.json"),
-    ("Java", "jar", "app/lib/{name}-{version}.jar"),
-    ("usr/local/bin/server", "gobinary", ""),
+import msgspec
+
+from bench.advisory import (
+    PLACE_WEIGHTS,
+    PLACES,
+    SEVERITIES,
+    SEVERITY_WEIGHTS,
+    advisory,
+    data_source,
 )
-WORDS = [
-    "buffer",
-    "overflow",
-    "in",
-    "the",
-    "parser",
-    "allows",
-    "remote",
-    "attackers",
-    "to",
-    "cause",
-    "a",
-    "denial",
-    "of",
-    "service",
-    "or",
-    "possibly",
-    "execute",
-    "arbitrary",
-    "code",
-    "via",
-    "a",
-    "crafted",
-    "request",
-    "when",
-    "the",
-    "server",
-    "processes",
-    "untrusted",
-    "input",
-    "with",
-    "a",
-    "malformed",
-    "header",
-    "and",
-    "insufficient",
-    "bounds",
-    "checking",
-    "in",
-    "the",
-    "decoding",
-    "routine",
-]
+
+LAYERS = 6  # OS packages sit in the first two layers, language packages above
+_NAMES = (
+    (
+        "libssl",
+        "zlib",
+        "libxml2",
+        "libcurl",
+        "openssl",
+        "libexpat",
+        "libsqlite",
+        "libgnutls",
+        "libc-bin",
+        "perl-base",
+        "tar",
+        "libsystemd",
+        "libkrb5",
+        "libpcre2",
+    ),
+    (
+        "requests",
+        "urllib3",
+        "jinja2",
+        "cryptography",
+        "pyyaml",
+        "setuptools",
+        "pillow",
+        "werkzeug",
+        "aiohttp",
+        "idna",
+    ),
+    (
+        "lodash",
+        "express",
+        "axios",
+        "minimist",
+        "semver",
+        "ws",
+        "tar",
+        "path-to-regexp",
+        "braces",
+        "cookie",
+    ),
+    (
+        "lodash",
+        "express",
+        "axios",
+        "minimist",
+        "semver",
+        "ws",
+        "tar",
+        "path-to-regexp",
+        "braces",
+        "cookie",
+    ),
+    (
+        "jackson-databind",
+        "log4j-core",
+        "netty-codec",
+        "spring-web",
+        "snakeyaml",
+        "commons-text",
+        "guava",
+        "tomcat-embed",
+    ),
+    (
+        "golang.org/x/net",
+        "golang.org/x/crypto",
+        "stdlib",
+        "google.golang.org/grpc",
+        "github.com/docker/docker",
+    ),
+)
+_encode = msgspec.json.Encoder().encode
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Item:
     """One vulnerability of one package in one place; `version`/`severity` may churn."""
 
@@ -78,142 +111,189 @@ class Item:
     package: str
     version: str
     severity: str
-    target: int  # index into LANG_TARGETS, or -1 for the OS packages
+    place: int  # index into advisory.PLACES
     fixed: str
+    layer: int
 
-    def to_trivy(self, build: random.Random) -> dict[str, Any]:
-        """Advisory texts depend on the vulnerability alone; digests change with every build."""
-        rng = random.Random(self.vuln_id)
-        score = {"CRITICAL": 9.8, "HIGH": 7.5, "MEDIUM": 5.3, "LOW": 3.1, "UNKNOWN": 0.0}[
-            self.severity
-        ]
-        description = " ".join(rng.choice(WORDS) for _ in range(rng.randint(60, 220)))
-        item: dict[str, Any] = {
-            "VulnerabilityID": self.vuln_id,
-            "PkgID": f"{self.package}@{self.version}",
-            "PkgName": self.package,
-            "PkgIdentifier": {
-                "PURL": f"pkg:generic/{self.package}@{self.version}",
-                "UID": f"{zlib.crc32(self.package.encode() + self.version.encode()):016x}",
-            },
-            "InstalledVersion": self.version,
-            "FixedVersion": self.fixed,
-            "Status": "fixed" if self.fixed else "affected",
-            "Layer": {
-                "Digest": f"sha256:{build.getrandbits(256):064x}",
-                "DiffID": f"sha256:{build.getrandbits(256):064x}",
-            },
-            "SeveritySource": "nvd",
-            "PrimaryURL": f"https://avd.aquasec.com/nvd/{self.vuln_id.lower()}",
-            "DataSource": {
-                "ID": "debian",
-                "Name": "Debian Security Tracker",
-                "URL": "https://salsa.debian.org/security-tracker-team/security-tracker",
-            },
-            "Title": f"{self.package}: {' '.join(rng.choice(WORDS) for _ in range(8))}",
-            "Description": description,
-            "Severity": self.severity,
-            "CweIDs": [f"CWE-{rng.randint(20, 1300)}"],
-            "VendorSeverity": {
-                "nvd": SEVERITIES.index(self.severity) and 4 - SEVERITIES.index(self.severity),
-                "redhat": rng.randint(1, 4),
-            },
-            "CVSS": {
-                "nvd": {
-                    "V3Vector": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H",
-                    "V3Score": score,
-                    "V2Vector": "AV:N/AC:L/Au:N/C:P/I:P/A:P",
-                    "V2Score": 7.5,
-                },
-                "redhat": {
-                    "V3Vector": "CVSS:3.1/AV:N/AC:H/PR:N/UI:N/S:U/C:H/I:N/A:N",
-                    "V3Score": max(0.0, score - 1),
-                },
-            },
-            "References": [
-                f"https://security.example.org/{self.vuln_id}/{n}"
-                for n in range(rng.randint(4, 14))
-            ],
-            "PublishedDate": "2023-05-01T15:15:09.123Z",
-            "LastModifiedDate": "2024-02-11T03:15:07.877Z",
-        }
-        if self.target >= 0 and LANG_TARGETS[self.target][2]:
-            item["PkgPath"] = LANG_TARGETS[self.target][2].format(
-                name=self.package, version=self.version
-            )
-        return item
+
+def _item(rng: random.Random, vuln_id: str, serial: int, place: int | None = None) -> Item:
+    if place is None:
+        place = rng.choices(range(len(PLACES)), PLACE_WEIGHTS)[0]
+    names = _NAMES[place]
+    major = rng.randint(0, 9)
+    return Item(
+        vuln_id=vuln_id,
+        package=f"{names[serial % len(names)]}{serial // len(names) or ''}",
+        version=f"{major}.{rng.randint(0, 20)}.{rng.randint(0, 9)}",
+        severity=rng.choices(SEVERITIES, SEVERITY_WEIGHTS)[0],
+        place=place,
+        fixed=f"{major}.{rng.randint(21, 40)}.0" if rng.random() < 0.7 else "",
+        layer=rng.randint(0, 1) if place == 0 else rng.randint(2, LAYERS - 1),
+    )
 
 
 def initial_items(count: int, seed: int = 1) -> list[Item]:
+    """`count` items; one in ten repeats a CVE in a sibling package or a second lock file."""
     rng = random.Random(seed)
-    items = []
-    for n in range(count):
-        target = -1 if rng.random() < 0.4 else rng.randrange(len(LANG_TARGETS))
-        package = f"pkg{n // 3}-{rng.choice(('core', 'utils', 'http', 'crypto', 'xml'))}"
-        major = rng.randint(0, 9)
-        items.append(
-            Item(
-                vuln_id=f"CVE-{rng.randint(2015, 2025)}-{10000 + n}",
-                package=package,
-                version=f"{major}.{rng.randint(0, 20)}.{rng.randint(0, 9)}",
-                severity=rng.choices(SEVERITIES, SEVERITY_WEIGHTS)[0],
-                target=target,
-                fixed=f"{major}.{rng.randint(21, 40)}.0" if rng.random() < 0.7 else "",
-            )
-        )
+    items: list[Item] = []
+    n = 0
+    while len(items) < count:
+        vuln_id = f"CVE-{rng.randint(2015, 2025)}-{10000 + seed * 100_000 + n}"
+        item = _item(rng, vuln_id, n)
+        items.append(item)
+        n += 1
+        if len(items) < count and rng.random() < 0.1:
+            if item.place == 0:  # the same CVE in a sibling binary package (openssl, libssl3)
+                items.append(replace(item, package=item.package + "-dev"))
+            elif item.place in (2, 3):  # the same package in the other lock file
+                items.append(replace(item, place=5 - item.place))
     return items
 
 
-def churn(
-    items: list[Item], rng: random.Random, share: float = 0.01, next_id: int = 10**6
-) -> list[Item]:
-    """The next run: about `share` of findings resolved, introduced, upgraded or re-scored."""
-    out = []
-    for item in items:
-        roll = rng.random()
-        if roll < share / 4:
-            continue  # resolved
-        if roll < share / 2:
-            item = replace(item, version=item.version + ".1")  # upgraded, still vulnerable
-        elif roll < 3 * share / 4:
-            item = replace(item, severity=rng.choice(SEVERITIES))  # re-scored upstream
-        out.append(item)
-    for n in range(max(1, int(len(items) * share / 4))):
-        out.append(
-            Item(f"CVE-2026-{next_id + n}", f"newpkg{next_id + n}", "1.0.0", "HIGH", -1, "1.0.1")
-        )
-    return out
+def fleet_items(product: int, count: int, *, shared: float = 0.3) -> list[Item]:
+    """The first run of product number `product` of a fleet: `shared` of it from the base image."""
+    rng = random.Random(f"fleet-{product}")
+    base = [item for item in initial_items(4_000, seed=0) if item.place == 0]
+    common = rng.sample(base, min(len(base), int(count * shared)))
+    return common + initial_items(count - len(common), seed=product + 1)
+
+
+@dataclass
+class Track:
+    """The runs of one product's main branch: each run churns a small share of the last.
+
+    Per run and per `share`: a quarter resolved, a quarter upgraded but still vulnerable
+    (version in the path changes too), a quarter re-scored upstream, and as many findings
+    introduced (a few of them earlier resolved ones coming back).
+    """
+
+    items: list[Item]
+    seed: int
+    share: float = 0.01
+    resolved: list[Item] = field(default_factory=list)
+    serial: int = 0
+
+    def next_run(self) -> list[Item]:
+        rng = random.Random(f"{self.seed}-{self.serial}")
+        self.serial += 1
+        kept: list[Item] = []
+        for item in self.items:
+            roll = rng.random()
+            if roll < self.share / 4:
+                self.resolved.append(item)
+                continue
+            if roll < self.share / 2:
+                item = replace(item, version=_bump(item.version))
+            elif roll < 3 * self.share / 4:
+                others = [s for s in SEVERITIES if s != item.severity]
+                item = replace(item, severity=rng.choice(others))
+            kept.append(item)
+        for n in range(max(1, round(len(self.items) * self.share / 4))):
+            if self.resolved and rng.random() < 0.1:
+                kept.append(self.resolved.pop(rng.randrange(len(self.resolved))))
+                continue
+            serial = 50_000 + self.serial * 1_000 + n
+            vuln_id = f"CVE-2026-{self.seed * 100_000 + serial}"
+            kept.append(_item(rng, vuln_id, serial))
+        self.items = kept
+        return kept
+
+
+def churn(items: list[Item], rng: random.Random, share: float = 0.01) -> list[Item]:
+    """One churned run after `items` (see Track)."""
+    return Track(list(items), seed=rng.randrange(1 << 30), share=share).next_run()
+
+
+def _bump(version: str) -> str:
+    head, _, last = version.rpartition(".")
+    return f"{head}.{int(last) + 1}" if last.isdigit() else version + ".1"
+
+
+class Renderer:
+    """Renders reports; each item's JSON is built once and reused in every later run."""
+
+    def __init__(self) -> None:
+        self._parts: dict[Item, tuple[bytes, bytes]] = {}
+
+    def report(
+        self, items: list[Item], *, image: str = "registry.example.test/team/app", tag: str = "1"
+    ) -> bytes:
+        rng = random.Random(f"{image}:{tag}")
+        artifact = f"{image}:{tag}"
+        layers = [
+            _encode(
+                {
+                    "Digest": f"sha256:{rng.getrandbits(256):064x}",
+                    "DiffID": f"sha256:{rng.getrandbits(256):064x}",
+                }
+            )
+            for _ in range(LAYERS)
+        ]
+        results: dict[str, dict[str, Any]] = {}
+        for place in PLACES:
+            target = place.target.format(artifact=artifact)
+            results.setdefault(
+                target,
+                {
+                    "Target": target,
+                    "Class": place.result_class,
+                    "Type": place.result_type,
+                    "Vulnerabilities": [],
+                },
+            )
+        for item in items:
+            head, tail = self._parts.get(item) or self._render(item)
+            target = PLACES[item.place].target.format(artifact=artifact)
+            results[target]["Vulnerabilities"].append(msgspec.Raw(head + layers[item.layer] + tail))
+        document = {
+            "SchemaVersion": 2,
+            "CreatedAt": "2026-11-01T10:00:00.000000000Z",
+            "ArtifactName": artifact,
+            "ArtifactType": "container_image",
+            "Metadata": {
+                "Size": 312_000_000 + rng.randrange(1_000_000),
+                "OS": {"Family": "debian", "Name": "12.5"},
+                "ImageID": f"sha256:{rng.getrandbits(256):064x}",
+                "DiffIDs": [msgspec.json.decode(layer)["DiffID"] for layer in layers],
+                "RepoTags": [artifact],
+                "RepoDigests": [f"{image}@sha256:{rng.getrandbits(256):064x}"],
+                "ImageConfig": {
+                    "architecture": "amd64",
+                    "os": "linux",
+                    "config": {"Env": ["PATH=/usr/local/bin:/usr/bin"]},
+                },
+            },
+            "Results": list(results.values()),
+        }
+        return msgspec.json.format(_encode(document), indent=2)
+
+    def _render(self, item: Item) -> tuple[bytes, bytes]:
+        place = PLACES[item.place]
+        head: dict[str, Any] = {
+            "VulnerabilityID": item.vuln_id,
+            "PkgID": f"{item.package}@{item.version}",
+            "PkgName": item.package,
+            "PkgIdentifier": {
+                "PURL": place.purl.format(name=item.package, version=item.version),
+                "UID": f"{zlib.crc32(f'{item.package}@{item.version}'.encode()):016x}",
+            },
+            "InstalledVersion": item.version,
+            "FixedVersion": item.fixed,
+            "Status": "fixed" if item.fixed else "affected",
+        }
+        if place.path:
+            head["PkgPath"] = place.path.format(name=item.package, version=item.version)
+        tail = {
+            "DataSource": data_source(place),
+            **advisory(item.vuln_id, item.package, item.severity),
+        }
+        parts = (_encode(head)[:-1] + b',"Layer":', b"," + _encode(tail)[1:])
+        self._parts[item] = parts
+        return parts
 
 
 def report(
     items: list[Item], *, image: str = "registry.example.test/team/app", tag: str = "1"
 ) -> bytes:
-    rng = random.Random(tag)
-    artifact = f"{image}:{tag}"
-    results: list[dict[str, Any]] = [
-        {
-            "Target": f"{artifact} (debian 12.5)",
-            "Class": "os-pkgs",
-            "Type": "debian",
-            "Vulnerabilities": [],
-        }
-    ]
-    for target, kind, _ in LANG_TARGETS:
-        results.append(
-            {"Target": target, "Class": "lang-pkgs", "Type": kind, "Vulnerabilities": []}
-        )
-    for item in items:
-        results[item.target + 1]["Vulnerabilities"].append(item.to_trivy(rng))
-    body = {
-        "SchemaVersion": 2,
-        "CreatedAt": "2026-11-01T10:00:00.000000000Z",
-        "ArtifactName": artifact,
-        "ArtifactType": "container_image",
-        "Metadata": {
-            "OS": {"Family": "debian", "Name": "12.5"},
-            "ImageID": f"sha256:{rng.getrandbits(256):064x}",
-            "RepoTags": [artifact],
-        },
-        "Results": results,
-    }
-    return json.dumps(body, indent=2).encode()
+    """One report, rendered without a cache."""
+    return Renderer().report(items, image=image, tag=tag)

@@ -21,6 +21,7 @@ from vulntrail.api import (
     notifications,
     products,
     scans,
+    timing,
     triage_api,
     vulnerabilities,
 )
@@ -89,6 +90,7 @@ def create_app(settings: Settings, *, migrate_on_start: bool = True) -> FastAPI:
     app.include_router(notifications.router)
     app.include_router(metrics_router)
     web.install(app)
+    app.add_middleware(timing.ServerTiming)  # outermost: Server-Timing on every response
 
     @app.get("/api/v2/oas3/", include_in_schema=False)
     def openapi_alias() -> dict[str, Any]:

@@ -102,10 +102,13 @@ async def _handle(request: Request, mode: Mode, who: Principal) -> JSONResponse:
             )
         except import_form.FormErrors as errors:
             return JSONResponse(errors.errors, status_code=400)
-        received = time.perf_counter()
-        result: ImportResult = await run_in_threadpool(svc.imports.run, import_request)
     finally:
+        # The report's bytes live on in `import_request`: free the upload's own copy
+        # before parsing, which is when memory peaks.
         await form.close()
+        del form
+    received = time.perf_counter()
+    result: ImportResult = await run_in_threadpool(svc.imports.run, import_request)
     body = import_form.response_body(import_request, _result_fields(result))
     timings = {"receive": received - started, **result.timings}
     server_timing = ", ".join(

@@ -10,6 +10,7 @@ simply max(id)+1…; on PostgreSQL they are drawn from the table's sequence.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
@@ -94,6 +95,7 @@ def reserve_ids(session: Session, table: Table, count: int) -> list[int]:
     return list(range(first, first + count))
 
 
+@functools.lru_cache(maxsize=64)  # an import writes the same few timestamps 10,000s of times
 def _sqlite_time(value: datetime | None) -> str | None:
     """The text SQLAlchemy's SQLite DateTime stores (naive UTC), so reads parse it back."""
     if value is None:

@@ -94,6 +94,11 @@ def search(
     if not query.strip():
         return SearchResult(0)
     condition = search_condition(query)
+    if _ID_LIKE.match(query.strip()):
+        # A CVE/GHSA id that exists: answer from the rule_id index, not LIKE over every row.
+        by_id = Finding.rule_id.in_(id_variants(query))
+        if session.scalar(select(Finding.id).where(by_id).limit(1)) is not None:
+            condition = by_id
     if product_ids is not None:
         condition = and_(condition, Finding.product_id.in_(product_ids))
     total = session.scalar(select(func.count()).select_from(Finding).where(condition)) or 0
