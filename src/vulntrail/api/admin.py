@@ -14,7 +14,7 @@ from vulntrail import clock
 from vulntrail.api import access
 from vulntrail.api.deps import principal, services
 from vulntrail.api.listing import page_of
-from vulntrail.api.pagination import Id, Offset
+from vulntrail.api.pagination import Id, offset_param
 from vulntrail.api.serializers import iso
 from vulntrail.auth import tokens, users
 from vulntrail.auth.delegation import covers
@@ -89,7 +89,7 @@ def list_tokens(
     request: Request,
     who: Principal = Depends(principal),
     limit: int | None = Query(None, ge=0),
-    offset: int | None = Offset,
+    offset: int | None = offset_param(),
 ) -> dict[str, Any]:
     """Your tokens (an admin sees all). Tokens themselves are never shown again."""
     statement = select(ApiToken).order_by(ApiToken.id)
@@ -148,7 +148,7 @@ def list_users(
     request: Request,
     who: Principal = Depends(principal),
     limit: int | None = Query(None, ge=0),
-    offset: int | None = Offset,
+    offset: int | None = offset_param(),
 ) -> dict[str, Any]:
     access.require_admin(who)
     with services(request).sessions.read() as session:
@@ -231,7 +231,7 @@ def list_audit(
     action: str | None = None,
     outcome: str | None = None,
     limit: int | None = Query(None, ge=0),
-    offset: int | None = Offset,
+    offset: int | None = offset_param(),
 ) -> dict[str, Any]:
     """Who did what and when, newest first (administrators only)."""
     access.require_admin(who)

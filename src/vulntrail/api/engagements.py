@@ -14,7 +14,7 @@ from vulntrail.api import access
 from vulntrail.api.deps import principal, services
 from vulntrail.api.finding_schema import finding_json
 from vulntrail.api.listing import page_of
-from vulntrail.api.pagination import MAX_LIMIT, Id, IdFilter, Offset, clamp, paginated
+from vulntrail.api.pagination import MAX_LIMIT, Id, clamp, id_filter, offset_param, paginated
 from vulntrail.api.serializers import engagement_json
 from vulntrail.auth.roles import Action
 from vulntrail.auth.tokens import Principal
@@ -61,13 +61,13 @@ class EngagementPatch(BaseModel):
 def list_engagements(
     request: Request,
     who: Principal = Depends(principal),
-    product: int | None = IdFilter,
+    product: int | None = id_filter(),
     name: str | None = None,
     product_name: str | None = None,
     branch: str | None = None,
     ordering: str = Query("id", pattern="^-?(id|run_seq|created)$"),
     limit: int | None = Query(None, ge=0),
-    offset: int | None = Offset,
+    offset: int | None = offset_param(),
 ) -> dict[str, Any]:
     column = getattr(Engagement, ordering.lstrip("-"))
     statement = select(Engagement).order_by(column.desc() if ordering.startswith("-") else column)
@@ -168,7 +168,7 @@ def engagement_findings(
     ),
     severity: str | None = Query(None, description="Critical, High, Medium, Low or Info"),
     limit: int | None = Query(None, ge=0),
-    offset: int | None = Offset,
+    offset: int | None = offset_param(),
 ) -> dict[str, Any]:
     """vulntrail: the findings this run contained, as they were in it (new or carried
     over from the previous run of its branch), or those it resolved; paged."""

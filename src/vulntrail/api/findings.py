@@ -13,7 +13,7 @@ from vulntrail import clock, sla
 from vulntrail.api import access
 from vulntrail.api.deps import principal, services, sla_days
 from vulntrail.api.finding_schema import finding_json
-from vulntrail.api.pagination import MAX_ID, Id, IdFilter, Offset, clamp, paginated
+from vulntrail.api.pagination import MAX_ID, Id, clamp, id_filter, offset_param, paginated
 from vulntrail.auth.roles import Action
 from vulntrail.auth.tokens import Principal
 from vulntrail.errors import BadRequest, NotFound
@@ -41,7 +41,7 @@ def list_findings(
     request: Request,
     who: Principal = Depends(principal),
     product_name: str | None = None,
-    product: int | None = IdFilter,
+    product: int | None = id_filter(),
     active: bool | None = None,
     is_mitigated: bool | None = None,
     false_p: bool | None = None,
@@ -64,7 +64,7 @@ def list_findings(
     owner: str | None = Query(None, description="Assigned to this person."),
     ordering: str = Query("id", pattern=ORDERING_PATTERN),
     limit: int | None = Query(None, ge=0),
-    offset: int | None = Offset,
+    offset: int | None = offset_param(),
 ) -> dict[str, Any]:
     """DefectDojo's finding list; status fields describe the product's default branch."""
     svc = services(request)

@@ -20,7 +20,7 @@ from vulntrail import clock
 from vulntrail.api import access
 from vulntrail.api.deps import principal, services
 from vulntrail.api.listing import page_of
-from vulntrail.api.pagination import Id, IdFilter, Offset
+from vulntrail.api.pagination import Id, id_filter, offset_param
 from vulntrail.api.serializers import iso
 from vulntrail.auth.roles import Action
 from vulntrail.auth.tokens import Principal
@@ -78,9 +78,9 @@ def outbox_json(row: OutboxMessage) -> dict[str, Any]:
 def list_targets(
     request: Request,
     who: Principal = Depends(principal),
-    product: int | None = IdFilter,
+    product: int | None = id_filter(),
     limit: int | None = Limit,
-    offset: int | None = Offset,
+    offset: int | None = offset_param(),
 ) -> dict[str, Any]:
     """Administrators see every target; others the targets of products they manage."""
     statement = select(NotificationTarget).order_by(NotificationTarget.id)
@@ -159,7 +159,7 @@ def list_outbox(
     event: str | None = None,
     target: int | None = None,
     limit: int | None = Limit,
-    offset: int | None = Offset,
+    offset: int | None = offset_param(),
 ) -> dict[str, Any]:
     """Notification messages, newest first (administrators only)."""
     access.require_admin(who)

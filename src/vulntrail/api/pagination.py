@@ -33,5 +33,12 @@ def paginated(
 # parameter instead of letting the database refuse it (as PostgreSQL would, with a 500).
 MAX_ID = 2**31 - 1
 Id = Annotated[int, Path(ge=1, le=MAX_ID)]
-IdFilter = Query(None, ge=1, le=MAX_ID)
-Offset = Query(None, ge=0, le=MAX_ID)
+
+
+def id_filter() -> Any:
+    """A fresh Query per parameter: FastAPI must not share one between parameters."""
+    return Query(None, ge=1, le=MAX_ID)
+
+
+def offset_param() -> Any:
+    return Query(None, ge=0, le=MAX_ID, description="Rows to skip.")

@@ -12,7 +12,7 @@ from vulntrail import clock
 from vulntrail.api import access
 from vulntrail.api.deps import principal, services
 from vulntrail.api.listing import page_of
-from vulntrail.api.pagination import Id, IdFilter, Offset, paginated
+from vulntrail.api.pagination import Id, id_filter, offset_param, paginated
 from vulntrail.api.serializers import TEST_TYPES, product_json, product_type_json
 from vulntrail.auth.roles import Action
 from vulntrail.auth.tokens import Principal
@@ -52,7 +52,7 @@ def list_product_types(
     who: Principal = Depends(principal),
     name: str | None = None,
     limit: int | None = Limit,
-    offset: int | None = Offset,
+    offset: int | None = offset_param(),
 ) -> dict[str, Any]:
     statement = select(ProductType).order_by(ProductType.id)
     if name:
@@ -96,9 +96,9 @@ def list_products(
     who: Principal = Depends(principal),
     name: str | None = Query(None, description="Name contains (case-insensitive), as DefectDojo."),
     name_exact: str | None = None,
-    prod_type: int | None = IdFilter,
+    prod_type: int | None = id_filter(),
     limit: int | None = Limit,
-    offset: int | None = Offset,
+    offset: int | None = offset_param(),
 ) -> dict[str, Any]:
     statement = select(Product).order_by(Product.id)
     if name:
@@ -190,7 +190,7 @@ def list_test_types(
     who: Principal = Depends(principal),
     name: str | None = None,
     limit: int | None = Limit,
-    offset: int | None = Offset,
+    offset: int | None = offset_param(),
 ) -> dict[str, Any]:
     rows = [t for t in TEST_TYPES if name is None or t["name"] == name]
     return paginated(request, len(rows), limit or 25, offset or 0, list(rows))

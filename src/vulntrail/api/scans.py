@@ -12,7 +12,7 @@ from vulntrail import clock
 from vulntrail.api import access
 from vulntrail.api.deps import principal, services
 from vulntrail.api.listing import page_of
-from vulntrail.api.pagination import Id, IdFilter, Offset
+from vulntrail.api.pagination import Id, id_filter, offset_param
 from vulntrail.api.serializers import TEST_TYPES, test_json
 from vulntrail.auth.roles import Action
 from vulntrail.auth.tokens import Principal
@@ -48,12 +48,12 @@ def _scan_type(value: int | str) -> str:
 def list_tests(
     request: Request,
     who: Principal = Depends(principal),
-    engagement: int | None = IdFilter,
+    engagement: int | None = id_filter(),
     title: str | None = None,
     test_type: int | None = None,
     scan_type: str | None = None,
     limit: int | None = Query(None, ge=0),
-    offset: int | None = Offset,
+    offset: int | None = offset_param(),
 ) -> dict[str, Any]:
     statement = select(Scan).order_by(Scan.id)
     if engagement is not None:
