@@ -298,3 +298,25 @@ def test_openapi_is_served_and_documents_the_endpoints(live_server):
     ):
         assert path in paths, path
     assert httpx.get(live_server.url + "/docs").status_code == 200
+
+
+def test_any_finding_query_exports_as_csv_json_and_sarif(api):
+    import csv
+    import io
+    import json as jsonlib
+
+    _seed(api)
+    response = api.get(
+        "/api/v2/findings/export.csv",
+        params={"product_name": "orchestrator-server", "active": "true"},
+    )
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(response.text)))
+    assert sorted(r["vulnerability_id"] for r in rows) == ["CVE-2024-1000", "CVE-2024-3000"]
+    data = jsonlib.loads(
+        api.get("/api/v2/findings/export.json", params={"severity": "Critical"}).text
+    )
+    assert {r["product"] for r in data["results"]} == {"orchestrator-server", "orchestrator-ui"}
+    sarif = jsonlib.loads(api.get("/api/v2/findings/export.sarif").text)
+    assert sarif["version"] == "2.1.0" and len(sarif["runs"][0]["results"]) == 4
+    assert api.get("/api/v2/findings/export.xml").status_code in (400, 404)

@@ -16,6 +16,7 @@ from vulntrail.api import (
     admin,
     engagements,
     errors,
+    finding_exports,
     findings,
     imports,
     notifications,
@@ -80,6 +81,7 @@ def create_app(settings: Settings, *, migrate_on_start: bool = True) -> FastAPI:
     app.state.services = Services(settings, sessions, ImportService(sessions, settings))
     errors.install(app)
     app.include_router(imports.router)
+    app.include_router(finding_exports.router)  # before /findings/{id}/
     app.include_router(findings.router)
     app.include_router(products.router)
     app.include_router(engagements.router)
