@@ -148,6 +148,7 @@ class Engagement(Base):
     __table_args__ = (
         UniqueConstraint("product_id", "name"),
         Index("ix_engagements_track_seq", "track_id", "run_seq"),
+        Index("ix_engagements_updated", "updated"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"))
@@ -234,6 +235,7 @@ class Finding(Base):
         UniqueConstraint("product_id", "identity"),
         Index("ix_findings_product_present_sev", "product_id", "present", "severity"),
         Index("ix_findings_rule", "rule_id"),
+        Index("ix_findings_status_update", "last_status_update"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"))

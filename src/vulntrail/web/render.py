@@ -7,6 +7,7 @@ escaped text.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,6 +19,7 @@ from urllib.parse import urlencode, urlsplit
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from vulntrail import __version__, clock
@@ -25,7 +27,7 @@ from vulntrail.api import access
 from vulntrail.auth.roles import Action
 from vulntrail.parsers.interface import Severity
 from vulntrail.store.listing import SEVERITY_RANGE
-from vulntrail.store.models import Product
+from vulntrail.store.models import Engagement, Finding, Product
 from vulntrail.web import runs
 from vulntrail.web.charts import sparkline
 from vulntrail.web.sessions import WebUser
@@ -175,11 +177,34 @@ def query_string(params: Mapping[str, Any], **changes: Any) -> str:
     return "?" + urlencode(merged) if merged else "?"
 
 
-def sidebar(session: Session, who: WebUser) -> list[dict[str, Any]]:
-    rows = runs.product_rows(
-        session, clock.now().date(), spark_runs=12, product_ids=readable(session, who)
+_SIDEBARS: dict[tuple[Any, ...], list[Any]] = {}
+_SIDEBARS_LOCK = threading.Lock()
+
+
+def _store_version(session: Session) -> tuple[Any, ...]:
+    """Changes whenever what the sidebar shows may have changed: a run arrived, a status
+    or triage changed, a product's settings changed (each an indexed max)."""
+    return (
+        str(session.get_bind().engine.url),
+        session.scalar(select(func.max(Engagement.updated))),
+        session.scalar(select(func.max(Finding.last_status_update))),
+        session.scalar(select(func.max(Product.updated))),
+        session.scalar(select(func.count()).select_from(Product)),
     )
-    return [
+
+
+def sidebar(session: Session, who: WebUser) -> list[dict[str, Any]]:
+    """The products of the sidebar, computed once per store version and reader scope:
+    every page shows it, and its trends read every span of every default branch."""
+    today = clock.now().date()
+    product_ids = readable(session, who)
+    key = (today, tuple(product_ids) if product_ids is not None else None, *_store_version(session))
+    with _SIDEBARS_LOCK:
+        cached = _SIDEBARS.get(key)
+    if cached is not None:
+        return cached
+    rows = runs.product_rows(session, today, spark_runs=12, product_ids=product_ids)
+    result = [
         {
             "row": row,
             "spark": sparkline(
@@ -191,6 +216,11 @@ def sidebar(session: Session, who: WebUser) -> list[dict[str, Any]]:
         }
         for row in rows
     ]
+    with _SIDEBARS_LOCK:
+        if len(_SIDEBARS) > 256:  # stale versions: start over
+            _SIDEBARS.clear()
+        _SIDEBARS[key] = result
+    return result
 
 
 def page(

@@ -188,6 +188,7 @@ def upgrade() -> None:
             "ix_findings_product_present_sev", ["product_id", "present", "severity"], unique=False
         )
         batch_op.create_index("ix_findings_rule", ["rule_id"], unique=False)
+        batch_op.create_index("ix_findings_status_update", ["last_status_update"], unique=False)
 
     op.create_table(
         "notification_targets",
@@ -250,6 +251,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("engagements", schema=None) as batch_op:
         batch_op.create_index("ix_engagements_track_seq", ["track_id", "run_seq"], unique=False)
+        batch_op.create_index("ix_engagements_updated", ["updated"], unique=False)
 
     op.create_table(
         "finding_events",
@@ -400,6 +402,7 @@ def downgrade() -> None:
 
     op.drop_table("finding_events")
     with op.batch_alter_table("engagements", schema=None) as batch_op:
+        batch_op.drop_index("ix_engagements_updated")
         batch_op.drop_index("ix_engagements_track_seq")
 
     op.drop_table("engagements")
@@ -409,6 +412,7 @@ def downgrade() -> None:
 
     op.drop_table("notification_targets")
     with op.batch_alter_table("findings", schema=None) as batch_op:
+        batch_op.drop_index("ix_findings_status_update")
         batch_op.drop_index("ix_findings_rule")
         batch_op.drop_index("ix_findings_product_present_sev")
 
