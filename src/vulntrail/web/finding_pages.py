@@ -11,12 +11,12 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from vulntrail import clock
-from vulntrail.api.deps import services
+from vulntrail import clock, sla
+from vulntrail.api.deps import services, sla_days
 from vulntrail.api.finding_schema import primary_cvss
 from vulntrail.auth.roles import Action
 from vulntrail.parsers.interface import ParsedFinding
-from vulntrail.store import findings_repo, history
+from vulntrail.store import findings_repo, history, sla_repo
 from vulntrail.store.models import Engagement, Finding, FindingNote, Occurrence, Product
 from vulntrail.web import queries, render
 from vulntrail.web.sessions import WebUser, current_user
@@ -141,6 +141,7 @@ def finding_page(
                 "cvss_score": score,
                 "trail": trail,
                 "status": status_of(finding, today),
+                "sla": _sla(request, session, finding, today),
                 "timeline": _timeline(session, finding),
                 "siblings": queries.same_vulnerability(
                     session, finding, today, render.readable(session, who)
@@ -185,3 +186,17 @@ def search_page(request: Request, who: WebUser = Depends(current_user)) -> HTMLR
                 "products_sharing": len({h.finding.product_id for h in result.hits}),
             },
         )
+
+
+def _sla(
+    request: Request, session: Session, finding: Finding, today: date
+) -> dict[str, Any] | None:
+    """Due date and days left of an open finding (None when no SLA applies)."""
+    if not finding.present:
+        return None
+    overrides = sla_repo.product_overrides(session).get(finding.product_id)
+    days = sla.days_for(finding.severity, sla_days(services(request)), overrides)
+    start = clock.aware(finding.first_seen_at) if finding.first_seen_at else None
+    due = sla.due_date(start, days)
+    left = sla.days_left(due, today)
+    return None if due is None or left is None else {"due": due, "left": left, "days": days}
