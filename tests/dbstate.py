@@ -42,3 +42,19 @@ def snapshot(
 
 def row_counts(database_url: str) -> dict[str, int]:
     return {table: len(rows) for table, rows in snapshot(database_url, skip=()).items()}
+
+
+def first_seen_days_ago(database_url: str, days: int) -> None:
+    """Move every finding's first sighting `days` back: the SLA clock's start."""
+    from datetime import datetime, timedelta
+
+    engine = create_engine(database_url)
+    with engine.begin() as conn:
+        for finding_id, seen in conn.execute(text("SELECT id, first_seen_at FROM findings")).all():
+            if isinstance(seen, str):  # SQLite hands back text
+                seen = datetime.fromisoformat(seen)
+            conn.execute(
+                text("UPDATE findings SET first_seen_at = :t WHERE id = :i"),
+                {"t": seen - timedelta(days=days), "i": finding_id},
+            )
+    engine.dispose()

@@ -6,6 +6,7 @@ from datetime import date, timedelta
 
 from sqlalchemy import create_engine, text
 
+from dbstate import first_seen_days_ago
 from reports import Report, Vuln, findings, import_scan
 
 CRIT = Vuln("CVE-2024-0001", "openssl", "3.0.1", severity="CRITICAL")
@@ -13,26 +14,9 @@ HIGH = Vuln("CVE-2024-0002", "curl", "8.0.0", severity="HIGH")
 LOW = Vuln("CVE-2024-0003", "zlib", "1.2.13", severity="LOW")
 
 
-def _age(database_url: str, days: int) -> None:
-    """Pretend every finding was first seen `days` ago (the SLA clock's start)."""
-    engine = create_engine(database_url)
-    with engine.begin() as conn:
-        rows = conn.execute(text("SELECT id, first_seen_at FROM findings")).all()
-        for finding_id, seen in rows:
-            if isinstance(seen, str):
-                from datetime import datetime
-
-                seen = datetime.fromisoformat(seen)
-            conn.execute(
-                text("UPDATE findings SET first_seen_at = :t WHERE id = :i"),
-                {"t": seen - timedelta(days=days), "i": finding_id},
-            )
-    engine.dispose()
-
-
 def test_sla_due_dates_overdue_filter_and_summary(api, live_server):
     import_scan(api, Report(os_vulns=[CRIT, HIGH, LOW]).to_json())
-    _age(live_server.database_url, 10)
+    first_seen_days_ago(live_server.database_url, 10)
     rows = {f["severity"]: f for f in findings(api, product_name="orchestrator-server")}
     assert (
         rows["Critical"]["sla_days_remaining"] == -3 and rows["Critical"]["outside_of_sla"] is True

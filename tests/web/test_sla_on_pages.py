@@ -2,35 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-from sqlalchemy import create_engine, text
 from web_support import add_user, web_client
 
+from dbstate import first_seen_days_ago
 from reports import Report, Vuln, findings, import_scan
 
 CRIT = Vuln("CVE-2024-0001", "openssl", "3.0.1", severity="CRITICAL")
 HIGH = Vuln("CVE-2024-0002", "curl", "8.0.0", severity="HIGH")
 
 
-def _first_seen_days_ago(database_url: str, days: int) -> None:
-    engine = create_engine(database_url)
-    with engine.begin() as conn:
-        for finding_id, seen in conn.execute(text("SELECT id, first_seen_at FROM findings")).all():
-            if isinstance(seen, str):
-                from datetime import datetime
-
-                seen = datetime.fromisoformat(seen)
-            conn.execute(
-                text("UPDATE findings SET first_seen_at = :t WHERE id = :i"),
-                {"t": seen - timedelta(days=days), "i": finding_id},
-            )
-    engine.dispose()
-
-
 def test_the_finding_page_shows_days_left_or_overdue(api, live_server):
     import_scan(api, Report(os_vulns=[CRIT, HIGH]).to_json())
-    _first_seen_days_ago(live_server.database_url, 10)
+    first_seen_days_ago(live_server.database_url, 10)
     add_user(live_server.database_url, "dev")
     client = web_client(live_server.url, "dev")
     rows = {f["severity"]: f["id"] for f in findings(api, product_name="orchestrator-server")}
